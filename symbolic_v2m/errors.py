@@ -1,0 +1,38 @@
+"""User-facing errors.
+
+Every error a user can cause (a bad path, an unreadable video, an output that already exists)
+is a :class:`V2MError` whose message is one line that names the file and the problem and,
+where there is one, the fix. The CLI prints the message and exits with ``exit_code``;
+invariants inside the library stay plain ``assert`` statements.
+
+Example:
+    >>> try:
+    ...     raise VideoError("clip.mp4: no video stream (is it an audio-only file?)")
+    ... except V2MError as err:
+    ...     print(err, err.exit_code)
+    clip.mp4: no video stream (is it an audio-only file?) 1
+"""
+
+from __future__ import annotations
+
+
+class V2MError(Exception):
+    """Base class of the errors a user can cause and fix; the message is one line."""
+
+    exit_code: int = 1
+
+
+class InputError(V2MError):
+    """An input path that does not exist, is a directory, or cannot be read."""
+
+
+class VideoError(InputError):
+    """A file that exists but is not a video we can decode (no video stream, no frames, ...)."""
+
+
+class OutputExistsError(V2MError):
+    """An output file is already there and ``--force`` was not given."""
+
+
+class ConfigError(V2MError):
+    """An option value out of its valid range."""
