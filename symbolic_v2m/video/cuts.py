@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-from scenedetect import FrameTimecode
+from scenedetect import FrameTimecode, SceneDetector
 from scenedetect.common import Timecode
 from scenedetect.detectors import (
     AdaptiveDetector,
@@ -35,7 +35,6 @@ from scenedetect.detectors import (
     HistogramDetector,
     ThresholdDetector,
 )
-from scenedetect.scene_detector import SceneDetector
 
 from symbolic_v2m.errors import ConfigError
 from symbolic_v2m.video.decode import Frame

@@ -291,10 +291,12 @@ class FrameStream:
         if self._stop.is_set():
             return
         if frames == 0:
-            reason = self.error_message() or f"ffmpeg exited with status {returncode}"
-            if returncode == 0:
-                raise VideoError(f"{self.meta.path}: the video stream has no frames")
-            raise VideoError(f"{self.meta.path}: cannot decode the video ({reason})")
+            # ffmpeg's own last words here are about its filter graph, not the file: say what
+            # the user can act on.
+            raise VideoError(
+                f"{self.meta.path}: the video stream has no frames that can be decoded "
+                "(truncated or empty file?)"
+            )
 
     def error_message(self) -> str:
         """The most informative line ffmpeg printed (its last error, if any)."""

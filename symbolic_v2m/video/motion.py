@@ -76,8 +76,14 @@ class MotionTracker:
             dt = max(time - self._previous_time, 1e-3)
             flow = self._flow.calc(self._previous, gray, None)  # (H, W, 2) pixels
             magnitude, angle = cv2.cartToPolar(flow[..., 0], flow[..., 1])  # (H, W) each
-            bins = (angle * (self.bins / (2 * math.pi))).astype(np.intp) % self.bins
-            directogram = np.bincount(bins.ravel(), magnitude.ravel(), self.bins)  # (B,)
+            # Soft binning: split each vector between its two nearest direction bins, so motion
+            # along a bin edge does not flicker between bins (which would read as deceleration).
+            position = (angle * (self.bins / (2 * math.pi))).ravel()  # (H*W,) in [0, B)
+            lower = np.floor(position)
+            upper_share = (position - lower) * magnitude.ravel()
+            lower = lower.astype(np.intp) % self.bins
+            directogram = np.bincount(lower, magnitude.ravel() - upper_share, self.bins)  # (B,)
+            directogram += np.bincount((lower + 1) % self.bins, upper_share, self.bins)
             directogram *= 1.0 / (self.pixels * self.diagonal * dt)  # diag/s
         deceleration = float(np.maximum(self._directogram - directogram, 0.0).sum())
         self.frames.append(index)

@@ -39,6 +39,8 @@ class SyntheticShot:
         flashes: times (seconds from the shot's start) of one-frame bright flashes.
         seed: chooses the texture and its colours.
         brightness: overall gain applied to the texture (1 = unchanged).
+        fade_in: seconds of fade from black at the start of the shot.
+        fade_out: seconds of fade to black at the end of the shot.
     """
 
     duration: float
@@ -48,6 +50,8 @@ class SyntheticShot:
     flashes: tuple[float, ...] = ()
     seed: int = 0
     brightness: float = 1.0
+    fade_in: float = 0.0
+    fade_out: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -92,14 +96,23 @@ def texture(height: int, width: int, seed: int) -> np.ndarray:
     """
     rng = np.random.default_rng(seed)
     field = np.zeros((height, width), np.float32)
-    for sigma, gain in ((1.0, 0.35), (3.0, 0.35), (9.0, 0.3)):
+    for sigma, gain in ((1.5, 0.3), (4.0, 0.35), (12.0, 0.35)):
         noise = rng.standard_normal((height, width)).astype(np.float32)
         noise = cv2.GaussianBlur(noise, (0, 0), sigma)
         field += gain * noise / (noise.std() + 1e-6)
     field = (field - field.min()) / (np.ptp(field) + 1e-6)  # (H, W) in [0, 1]
-    dark, light = rng.uniform(0, 110, 3), rng.uniform(140, 255, 3)
+    # Hues a golden-ratio step apart, so consecutive seeds give clearly different shots.
+    hue = (seed * 0.618034) % 1.0
+    dark = _hsv_to_bgr(hue, 0.7, 0.2)
+    light = _hsv_to_bgr((hue + 0.08) % 1.0, 0.45, 0.95)
     image = dark[None, None, :] + field[..., None] * (light - dark)[None, None, :]  # (H, W, 3)
     return image.astype(np.uint8)
+
+
+def _hsv_to_bgr(hue: float, saturation: float, value: float) -> np.ndarray:
+    """(3,) float BGR in 0..255 from hue, saturation, value in 0..1."""
+    pixel = np.array([[[hue * 360.0, saturation, value]]], np.float32)  # float HSV: H in degrees
+    return cv2.cvtColor(pixel, cv2.COLOR_HSV2BGR)[0, 0] * 255.0
 
 
 def _positions(shot: SyntheticShot, frames: int, fps: float, diagonal: float) -> np.ndarray:
@@ -142,6 +155,13 @@ def render_frames(
             frame = cv2.getRectSubPix(canvas, (width, height), centre)  # sub-pixel crop
             if i in flashes:
                 frame = cv2.addWeighted(frame, 0.3, np.full_like(frame, 255), 0.7, 0)
+            gain = min(
+                1.0,
+                (i + 1) / (shot.fade_in * float(fps)) if shot.fade_in else 1.0,
+                (frames - i) / (shot.fade_out * float(fps)) if shot.fade_out else 1.0,
+            )
+            if gain < 1.0:
+                frame = cv2.convertScaleAbs(frame, alpha=gain)
             yield frame
 
 

@@ -1,0 +1,175 @@
+"""The ``symbolic-v2m`` command line: parse options, call the library, print, map errors.
+
+    $ symbolic-v2m analyze clip.mp4 --json clip.json --plot clip.png
+
+Errors a user can fix print one line (``error: ...``) and exit 1; usage errors exit 2;
+``--debug`` shows tracebacks instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import click
+
+from symbolic_v2m import __version__
+from symbolic_v2m.errors import V2MError
+from symbolic_v2m.export import atomic_output, check_outputs, write_analysis_plot
+from symbolic_v2m.video import DETECTORS, AnalysisConfig, CutConfig, VideoFeatures, analyze_video
+
+
+def _fps(ctx: click.Context, param: click.Parameter, value: str | None) -> Fraction | None:
+    if value is None:
+        return None
+    try:
+        rate = Fraction(value)
+    except (ValueError, ZeroDivisionError):
+        raise click.BadParameter(f"{value!r} is not a frame rate (e.g. 25, 29.97, 30000/1001)")
+    if not 1 <= rate <= 240:
+        raise click.BadParameter(f"must be 1-240 frames per second (received {value})")
+    return rate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="symbolic-v2m")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def app(debug: bool) -> None:
+    """Compose an editable soundtrack that fits a video's cuts and motion."""
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s: %(message)s"
+    )
+
+
+@app.command()
+@click.argument("video", type=click.Path(path_type=Path))
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the features as JSON.")
+@click.option("--plot", "plot_out", type=click.Path(path_type=Path), help="Draw a timeline PNG.")
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+@click.option("--detector", type=click.Choice(list(DETECTORS)), default="adaptive", show_default=True,
+              help="PySceneDetect cut detector.")
+@click.option("--threshold", type=click.FloatRange(min=0, min_open=True),
+              help="The detector's threshold (its own units; default: the detector's).")
+@click.option("--no-fades", is_flag=True, help="Do not report fades through black.")
+@click.option("--fps", callback=_fps, help="Override the frame rate (for files with bad timing).")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+def analyze(
+    video: Path,
+    json_out: Path | None,
+    plot_out: Path | None,
+    force: bool,
+    detector: str,
+    threshold: float | None,
+    no_fades: bool,
+    fps: Fraction | None,
+    quiet: bool,
+) -> None:
+    """Analyse VIDEO: cuts, motion speed, visual beats and tempo, colour per shot."""
+    outputs = [p for p in (json_out, plot_out) if p is not None]
+    check_outputs(outputs, force, inputs=[video])
+    config = AnalysisConfig(fps=fps, cuts=CutConfig(detector, threshold, fades=not no_fades))
+    with _progress_bar(enabled=not quiet) as progress:
+        features = analyze_video(video, config, progress)
+    if json_out is not None:
+        with atomic_output(json_out) as tmp:
+            tmp.write_text(features.to_json(indent=1) + "\n")
+    if plot_out is not None:
+        write_analysis_plot(features, video, plot_out)
+    if not quiet:
+        click.echo(summary(features))
+        for path in outputs:
+            click.echo(f"wrote {path}")
+
+
+def summary(features: VideoFeatures) -> str:
+    """A short human-readable report of an analysis."""
+    info = features.info
+    speed = features.flow_speed
+    hard = features.hard_cuts
+    fades = [c for c in features.cuts if c.kind == "fade"]
+    lines = [
+        f"{info.path}",
+        f"  duration    {info.duration:.2f} s, {info.frame_count} frames, "
+        f"{float(info.fps):.3f} fps{' (variable)' if info.variable_frame_rate else ''}",
+        f"  resolution  {info.width}x{info.height}"
+        + (f" (rotated {info.rotation} deg)" if info.rotation else "")
+        + f", analysed at {info.analysis_width}x{info.analysis_height}",
+        f"  cuts        {len(hard)}" + (": " + ", ".join(f"{c.time:.2f}s" for c in hard) if hard else ""),
+    ]
+    if fades:
+        lines.append("  fades       " + ", ".join(f"{c.time:.2f}s" for c in fades))
+    if speed:
+        lines.append(
+            f"  motion      mean {sum(speed) / len(speed):.3f} diag/s, max {max(speed):.3f} diag/s, "
+            f"{len(features.beats)} visual beats"
+        )
+    tempo = features.visual_tempo
+    lines.append(
+        f"  visual tempo {tempo:.1f} BPM (confidence {features.tempo_confidence:.2f})"
+        if tempo else "  visual tempo none found (too short or no motion accents)"
+    )
+    return "\n".join(lines)
+
+
+class _progress_bar:  # noqa: N801 - used like a function in a with-statement
+    """A tqdm bar on an interactive terminal, nothing otherwise; yields the progress callback."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.bar = None
+
+    def __enter__(self):  # noqa: ANN204
+        if not self.enabled:
+            return None
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=1.0, unit="s", desc="analysing", leave=False,
+                        bar_format="{desc} {bar} {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
+
+        def update(done: float, total: float) -> None:
+            self.bar.total = total
+            self.bar.n = done
+            self.bar.refresh()
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (0 ok, 1 error, 2 usage, 130 interrupted)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        app.main(args=args, prog_name="symbolic-v2m", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return done.exit_code
+    except click.ClickException as err:  # usage errors: click formats them (exit 2)
+        err.show()
+        return err.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except V2MError as err:
+        if debug:
+            raise
+        click.echo(f"error: {err}", err=True)
+        return err.exit_code
+    except Exception as err:  # noqa: BLE001 - the last line of defence for users
+        if debug:
+            raise
+        click.echo(f"error: internal error: {type(err).__name__}: {err} (rerun with --debug for details)", err=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""Timeline pictures: what the analysis saw, on one time axis.
+
+    >>> write_analysis_plot(features, Path("clip.mp4"), Path("clip.timeline.png"))  # doctest: +SKIP
+
+Rows: a strip of thumbnails, the flow-speed curve, and the motion-saliency envelope with the
+visual beats; cuts are solid vertical lines through every row, fades dashed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from symbolic_v2m.export.files import atomic_output
+from symbolic_v2m.video.features import VideoFeatures
+from symbolic_v2m.video.probe import require_tool
+
+THUMB_HEIGHT = 90  # pixels
+
+
+def grab_thumbnails(video: Path, times: list[float], height: int = THUMB_HEIGHT) -> list[np.ndarray]:
+    """RGB thumbnails (h, w, 3) of ``video`` at ``times`` (seconds); missing frames are skipped.
+
+    One short ffmpeg call per thumbnail: an input-side seek decodes only from the nearest key
+    frame, so this costs a fraction of a second however long the video is.
+    """
+    ffmpeg = require_tool("ffmpeg")
+    thumbs = []
+    for time in times:
+        cmd = [
+            ffmpeg, "-nostdin", "-v", "error", "-ss", f"{max(time, 0.0):.3f}", "-i", str(video),
+            "-frames:v", "1", "-vf", f"scale=-2:{height}", "-f", "image2pipe", "-vcodec", "ppm", "-",
+        ]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, check=False)  # noqa: S603
+        image = _parse_ppm(proc.stdout) if proc.returncode == 0 else None
+        if image is not None:
+            thumbs.append(image)
+        else:
+            thumbs.append(np.zeros((height, height * 16 // 9, 3), np.uint8))
+    return thumbs
+
+
+def _parse_ppm(data: bytes) -> np.ndarray | None:
+    """Decode a binary PPM (P6, 8-bit) into (h, w, 3) uint8 RGB."""
+    parts = data.split(maxsplit=4)
+    if len(parts) < 5 or parts[0] != b"P6":
+        return None
+    width, height = int(parts[1]), int(parts[2])
+    pixels = np.frombuffer(parts[4][: width * height * 3], np.uint8)
+    if pixels.size != width * height * 3:
+        return None
+    return pixels.reshape(height, width, 3)
+
+
+def write_analysis_plot(features: VideoFeatures, video: Path, out: Path) -> Path:
+    """Draw the analysis timeline of ``features`` to ``out`` (PNG), atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed; chosen here, not at import time
+    import matplotlib.pyplot as plt
+
+    duration = features.info.duration
+    count = int(np.clip(round(duration / 2), 4, 12))
+    edges = np.linspace(0.0, duration, count + 1)
+    centres = ((edges[:-1] + edges[1:]) / 2).tolist()
+    thumbs = grab_thumbnails(video, centres)
+
+    times = np.asarray(features.times)
+    fig, (ax_img, ax_speed, ax_sal) = plt.subplots(
+        3, 1, figsize=(14, 6.5), sharex=True, gridspec_kw={"height_ratios": [1.1, 1, 1]}
+    )
+    for thumb, left, right in zip(thumbs, edges[:-1], edges[1:], strict=True):
+        ax_img.imshow(thumb, extent=(left, right, 0, 1), aspect="auto")
+    ax_img.set_ylim(0, 1)
+    ax_img.set_yticks([])
+    title = (
+        f"{Path(features.info.path).name}: {duration:.1f} s, {float(features.info.fps):.3g} fps, "
+        f"{len(features.hard_cuts)} cuts"
+    )
+    if features.visual_tempo:
+        title += f", visual tempo {features.visual_tempo:.0f} BPM"
+    ax_img.set_title(title, loc="left")
+
+    ax_speed.plot(times, features.flow_speed, color="tab:blue", lw=1)
+    ax_speed.set_ylabel("flow speed\n(diag/s)")
+    ax_speed.set_ylim(bottom=0)
+
+    ax_sal.plot(times, features.saliency, color="tab:green", lw=1, label="saliency")
+    if features.beats:
+        peak = max(features.saliency) if any(features.saliency) else 1.0
+        beat_t = [b.time for b in features.beats]
+        beat_h = [b.weight * peak for b in features.beats]
+        ax_sal.vlines(beat_t, 0, beat_h, color="black", lw=1.2)
+        ax_sal.plot(beat_t, beat_h, "v", color="black", ms=5, label="visual beats")
+        ax_sal.legend(loc="upper right", fontsize=8)
+    ax_sal.set_ylabel("motion saliency\n(diag/s)")
+    ax_sal.set_ylim(bottom=0)
+    ax_sal.set_xlabel("time (s)")
+    ax_sal.set_xlim(0, duration)
+
+    for axis in (ax_img, ax_speed, ax_sal):
+        for cut in features.cuts:
+            style = "-" if cut.kind == "cut" else "--"
+            axis.axvline(cut.time, color="tab:red", ls=style, lw=1.5, alpha=0.9)
+    fig.tight_layout()
+    with atomic_output(out) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return out
