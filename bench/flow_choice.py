@@ -50,18 +50,27 @@ def main() -> None:
     for k, speed_px in enumerate(SPEEDS):
         speed = speed_px / scale * float(FPS) / diag  # diag/s at clip resolution
         shot = SyntheticShot(2.0, speed=speed, direction=30.0 + 40 * k, seed=10 + k)
-        frames = [cv2.cvtColor(cv2.resize(f, ANALYSIS, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
-                  for f in render_frames([shot], SIZE, FPS)]
+        frames = [
+            cv2.cvtColor(cv2.resize(f, ANALYSIS, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+            for f in render_frames([shot], SIZE, FPS)
+        ]
         for name, fn in methods().items():
             mags = []
             t0 = time.perf_counter()
-            for a, b in zip(frames[:-1], frames[1:]):
+            for a, b in zip(frames[:-1], frames[1:], strict=True):
                 flow = fn(a, b)
                 mags.append(float(np.linalg.norm(flow, axis=2).mean()))
             times[name].append((time.perf_counter() - t0) / (len(frames) - 1) * 1000)
             rows[name].append(float(np.median(mags)))
-    print(f"# flow choice, {platform.node() or 'host'}, {cv2.__version__}, {ANALYSIS[0]}x{ANALYSIS[1]}")
-    print("| method | " + " | ".join(f"{s:g} px" for s in SPEEDS) + " | mean abs rel. error | ms/pair |")
+    print(
+        f"# flow choice, {platform.machine()}, OpenCV {cv2.__version__}, "
+        f"{ANALYSIS[0]}x{ANALYSIS[1]}"
+    )
+    print(
+        "| method | "
+        + " | ".join(f"{s:g} px" for s in SPEEDS)
+        + " | mean abs rel. error | ms/pair |"
+    )
     print("|---|" + "---|" * (len(SPEEDS) + 2))
     for name in rows:
         est = np.array(rows[name])

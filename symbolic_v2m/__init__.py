@@ -1,2 +1,3 @@
 """symbolic_v2m: compose an editable soundtrack for a video."""
+
 __version__ = "0.1.0"

@@ -28,7 +28,9 @@ def _fps(ctx: click.Context, param: click.Parameter, value: str | None) -> Fract
     try:
         rate = Fraction(value)
     except (ValueError, ZeroDivisionError):
-        raise click.BadParameter(f"{value!r} is not a frame rate (e.g. 25, 29.97, 30000/1001)")
+        raise click.BadParameter(
+            f"{value!r} is not a frame rate (e.g. 25, 29.97, 30000/1001)"
+        ) from None
     if not 1 <= rate <= 240:
         raise click.BadParameter(f"must be 1-240 frames per second (received {value})")
     return rate
@@ -46,13 +48,23 @@ def app(debug: bool) -> None:
 
 @app.command()
 @click.argument("video", type=click.Path(path_type=Path))
-@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write the features as JSON.")
+@click.option(
+    "--json", "json_out", type=click.Path(path_type=Path), help="Write the features as JSON."
+)
 @click.option("--plot", "plot_out", type=click.Path(path_type=Path), help="Draw a timeline PNG.")
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
-@click.option("--detector", type=click.Choice(list(DETECTORS)), default="adaptive", show_default=True,
-              help="PySceneDetect cut detector.")
-@click.option("--threshold", type=click.FloatRange(min=0, min_open=True),
-              help="The detector's threshold (its own units; default: the detector's).")
+@click.option(
+    "--detector",
+    type=click.Choice(list(DETECTORS)),
+    default="adaptive",
+    show_default=True,
+    help="PySceneDetect cut detector.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(min=0, min_open=True),
+    help="The detector's threshold (its own units; default: the detector's).",
+)
 @click.option("--no-fades", is_flag=True, help="Do not report fades through black.")
 @click.option("--fps", callback=_fps, help="Override the frame rate (for files with bad timing).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
@@ -97,19 +109,22 @@ def summary(features: VideoFeatures) -> str:
         f"  resolution  {info.width}x{info.height}"
         + (f" (rotated {info.rotation} deg)" if info.rotation else "")
         + f", analysed at {info.analysis_width}x{info.analysis_height}",
-        f"  cuts        {len(hard)}" + (": " + ", ".join(f"{c.time:.2f}s" for c in hard) if hard else ""),
+        f"  cuts        {len(hard)}"
+        + (": " + ", ".join(f"{c.time:.2f}s" for c in hard) if hard else ""),
     ]
     if fades:
         lines.append("  fades       " + ", ".join(f"{c.time:.2f}s" for c in fades))
     if speed:
         lines.append(
-            f"  motion      mean {sum(speed) / len(speed):.3f} diag/s, max {max(speed):.3f} diag/s, "
+            f"  motion      mean {sum(speed) / len(speed):.3f} diag/s, "
+            f"max {max(speed):.3f} diag/s, "
             f"{len(features.beats)} visual beats"
         )
     tempo = features.visual_tempo
     lines.append(
         f"  visual tempo {tempo:.1f} BPM (confidence {features.tempo_confidence:.2f})"
-        if tempo else "  visual tempo none found (too short or no motion accents)"
+        if tempo
+        else "  visual tempo none found (too short or no motion accents)"
     )
     return "\n".join(lines)
 
@@ -126,8 +141,13 @@ class _progress_bar:  # noqa: N801 - used like a function in a with-statement
             return None
         from tqdm import tqdm
 
-        self.bar = tqdm(total=1.0, unit="s", desc="analysing", leave=False,
-                        bar_format="{desc} {bar} {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
+        self.bar = tqdm(
+            total=1.0,
+            unit="s",
+            desc="analysing",
+            leave=False,
+            bar_format="{desc} {bar} {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]",
+        )
 
         def update(done: float, total: float) -> None:
             self.bar.total = total
@@ -166,7 +186,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 - the last line of defence for users
         if debug:
             raise
-        click.echo(f"error: internal error: {type(err).__name__}: {err} (rerun with --debug for details)", err=True)
+        click.echo(
+            f"error: internal error: {type(err).__name__}: {err} (rerun with --debug for details)",
+            err=True,
+        )
         return 1
     return 0
 

@@ -44,7 +44,9 @@ def speed_clip(clips_dir: Path) -> SyntheticClip:
 def accent_clip(clips_dir: Path) -> SyntheticClip:
     """One smoothly moving 6-second shot with reversals every 0.5 s from 1 s, and two flashes."""
     reversals = tuple(1.0 + 0.5 * k for k in range(8))  # 1.0 .. 4.5 s
-    shot = SyntheticShot(6.0, speed=0.2, direction=30.0, seed=5, reversals=reversals, flashes=(5.2,))
+    shot = SyntheticShot(
+        6.0, speed=0.2, direction=30.0, seed=5, reversals=reversals, flashes=(5.2,)
+    )
     return write_synthetic_clip(clips_dir / "accents.mp4", [shot], fps=Fraction(30))
 
 

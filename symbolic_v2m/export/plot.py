@@ -20,7 +20,9 @@ from symbolic_v2m.video.probe import require_tool
 THUMB_HEIGHT = 90  # pixels
 
 
-def grab_thumbnails(video: Path, times: list[float], height: int = THUMB_HEIGHT) -> list[np.ndarray]:
+def grab_thumbnails(
+    video: Path, times: list[float], height: int = THUMB_HEIGHT
+) -> list[np.ndarray]:
     """RGB thumbnails (h, w, 3) of ``video`` at ``times`` (seconds); missing frames are skipped.
 
     One short ffmpeg call per thumbnail: an input-side seek decodes only from the nearest key
@@ -31,7 +33,8 @@ def grab_thumbnails(video: Path, times: list[float], height: int = THUMB_HEIGHT)
     for time in times:
         cmd = [
             ffmpeg, "-nostdin", "-v", "error", "-ss", f"{max(time, 0.0):.3f}", "-i", str(video),
-            "-frames:v", "1", "-vf", f"scale=-2:{height}", "-f", "image2pipe", "-vcodec", "ppm", "-",
+            "-frames:v", "1", "-vf", f"scale=-2:{height}",
+            "-f", "image2pipe", "-vcodec", "ppm", "-",
         ]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, check=False)  # noqa: S603
         image = _parse_ppm(proc.stdout) if proc.returncode == 0 else None

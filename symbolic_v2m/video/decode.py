@@ -69,7 +69,9 @@ def analysis_size(
     the same level of detail; video smaller than the budget is not upscaled.
     """
     if display_width <= 0 or display_height <= 0:
-        raise ValueError(f"display size must be positive (received {display_width}x{display_height})")
+        raise ValueError(
+            f"display size must be positive (received {display_width}x{display_height})"
+        )
     scale = min(1.0, math.sqrt(area / (display_width * display_height)))
     width = max(MIN_SIDE, 2 * round(display_width * scale / 2))
     height = max(MIN_SIDE, 2 * round(display_height * scale / 2))

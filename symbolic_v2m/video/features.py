@@ -19,7 +19,7 @@ Units, chosen so that nothing depends on the analysis resolution or the frame ra
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
 
@@ -144,7 +144,8 @@ class VideoFeatures:
         version = data.get("version")
         if version != SCHEMA_VERSION:
             raise ValueError(
-                f"unsupported video-features version {version!r} (this build reads {SCHEMA_VERSION})"
+                f"unsupported video-features version {version!r} "
+                f"(this build reads {SCHEMA_VERSION})"
             )
         info = dict(data["info"])
         info["fps"] = Fraction(info["fps"])
@@ -167,6 +168,3 @@ class VideoFeatures:
         """Parse JSON written by :meth:`to_json`."""
         return cls.from_dict(json.loads(text))
 
-
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls))

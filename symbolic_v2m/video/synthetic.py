@@ -82,7 +82,9 @@ class SyntheticClip:
 DEMO_SHOTS: tuple[SyntheticShot, ...] = (
     SyntheticShot(4.0, speed=0.0, seed=1, brightness=0.8),
     SyntheticShot(4.0, speed=0.08, direction=0, seed=2),
-    SyntheticShot(4.0, speed=0.25, direction=90, seed=3, reversals=(0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5)),
+    SyntheticShot(
+        4.0, speed=0.25, direction=90, seed=3, reversals=(0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5)
+    ),
     SyntheticShot(4.0, speed=0.5, direction=200, seed=4, flashes=(1.0, 3.0)),
     SyntheticShot(4.0, speed=0.15, direction=45, seed=5, brightness=0.6),
 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,11 +141,14 @@ def test_odd_aspect_ratios(clips_dir, size):
 
 def test_non_square_pixels_use_display_aspect(clips_dir):
     shots = [SyntheticShot(1.0, seed=1)]
-    clip = write_synthetic_clip(clips_dir / "sar.mp4", shots, size=(480, 360),
-                                extra_args=["-vf", "setsar=4/3"])
+    clip = write_synthetic_clip(
+        clips_dir / "sar.mp4", shots, size=(480, 360), extra_args=["-vf", "setsar=4/3"]
+    )
     features = analyze_video(clip.path)
     assert (features.info.width, features.info.height) == (640, 360)
-    assert features.info.analysis_width / features.info.analysis_height == pytest.approx(16 / 9, rel=0.03)
+    assert features.info.analysis_width / features.info.analysis_height == pytest.approx(
+        16 / 9, rel=0.03
+    )
 
 
 def test_variable_frame_rate_timestamps(speed_clip, clips_dir):

@@ -21,7 +21,9 @@ def _goldens() -> dict[str, list[int]]:
 
 
 @pytest.mark.shared_data
-@pytest.mark.parametrize("name", ["testvideo.mp4", "goldeneye-vfr-drop3.mp4", "fades.mp4", "counter.mp4"])
+@pytest.mark.parametrize(
+    "name", ["testvideo.mp4", "goldeneye-vfr-drop3.mp4", "fades.mp4", "counter.mp4"]
+)
 def test_cuts_match_goldens_within_two_frames(name):
     golden = _goldens()[name]
     features = analyze_video(VIDEOS / name)
