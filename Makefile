@@ -51,7 +51,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/python -m symbolic_v2m.demo_clip $(DEMO_DIR)/demo_clip.mp4
+	$(BIN)/python -m symbolic_v2m.video.synthetic $(DEMO_DIR)/demo_clip.mp4
 	$(BIN)/symbolic-v2m analyze $(DEMO_DIR)/demo_clip.mp4 --json $(DEMO_DIR)/demo_clip.features.json --plot $(DEMO_DIR)/demo_clip.timeline.png --force
 
 test: setup
