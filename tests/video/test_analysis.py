@@ -96,7 +96,7 @@ def test_shot_colour_statistics_follow_the_picture(clips_dir):
 
 
 def test_warmth_separates_red_and_blue_shots(clips_dir):
-    # Seeds chosen for hue: golden-ratio hue steps put seed 10 near red and seed 4 near blue.
+    # Pick the seeds whose textures are nearest red and nearest blue in hue, then compare them.
     import cv2
 
     from symbolic_v2m.video.synthetic import texture
