@@ -132,8 +132,10 @@ def summary(features: VideoFeatures) -> str:
 class _progress_bar:  # noqa: N801 - used like a function in a with-statement
     """A tqdm bar on an interactive terminal, nothing otherwise; yields the progress callback."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, desc: str = "analysing", unit: str = "s") -> None:
         self.enabled = enabled and sys.stderr.isatty()
+        self.desc = desc
+        self.unit = unit
         self.bar = None
 
     def __enter__(self):  # noqa: ANN204
@@ -143,10 +145,10 @@ class _progress_bar:  # noqa: N801 - used like a function in a with-statement
 
         self.bar = tqdm(
             total=1.0,
-            unit="s",
-            desc="analysing",
+            unit=self.unit,
+            desc=self.desc,
             leave=False,
-            bar_format="{desc} {bar} {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]",
+            bar_format="{desc} {bar} {n:.0f}/{total:.0f} " + self.unit + " [{elapsed}<{remaining}]",
         )
 
         def update(done: float, total: float) -> None:
@@ -159,6 +161,138 @@ class _progress_bar:  # noqa: N801 - used like a function in a with-statement
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+@app.group()
+def dataset() -> None:
+    """Prepare training corpora and inspect them."""
+
+
+@dataset.command("prepare")
+@click.option(
+    "--pop909",
+    "pop909_dir",
+    required=True,
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="The POP909 folder (holding 001/ ... 909/).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Directory for the token arrays.",
+)
+@click.option(
+    "--split",
+    "split_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Split file (default: the one committed under datasets/pop909/).",
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Worker processes (default: cores).")
+@click.option("--no-bridge", is_flag=True, help="Leave POP909's BRIDGE track out.")
+@click.option("--force", is_flag=True, help="Rebuild even if the cache is up to date.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+def dataset_prepare(
+    pop909_dir: Path,
+    out_dir: Path,
+    split_path: Path | None,
+    workers: int | None,
+    no_bridge: bool,
+    force: bool,
+    quiet: bool,
+) -> None:
+    """Quantise a corpus and cache token arrays for the three stages."""
+    from symbolic_v2m.data import (
+        Pop909,
+        PrepareConfig,
+        default_split_path,
+        load_split,
+        prepare_corpus,
+    )
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise click.BadParameter(f"{out_dir} is a file", param_hint="--out")
+    split = load_split(split_path or default_split_path("pop909"))
+    config = PrepareConfig(workers=workers) if workers else PrepareConfig()
+    corpus = Pop909(pop909_dir, include_bridge=not no_bridge)
+    with _progress_bar(enabled=not quiet, desc="preparing", unit="songs") as progress:
+        result = prepare_corpus(corpus, split, out_dir, config, force=force, progress=progress)
+    if quiet:
+        return
+    if result.cached:
+        click.echo(f"{out_dir}: up to date (same corpus, split and representation)")
+    songs = ", ".join(f"{n} {name}" for name, n in result.songs.items())
+    click.echo(f"songs       {songs}")
+    for name, per_stage in result.tokens.items():
+        click.echo(
+            f"tokens      {name:5s} " + ", ".join(f"{r} {n:,}" for r, n in per_stage.items())
+        )
+    click.echo(
+        f"excluded    {len(result.excluded)} (off the 16th grid; see {out_dir}/manifest.json)"
+    )
+    for song_id, reason in result.skipped.items():
+        click.echo(f"skipped     {song_id}: {reason}")
+    if not result.cached:
+        click.echo(f"time        {result.seconds:.1f} s")
+
+
+@dataset.command("stats")
+@click.argument("data_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(path_type=Path),
+    help="Also write the statistics here (always written to DIR/stats.json).",
+)
+@click.option(
+    "--calibration",
+    "calibration_out",
+    type=click.Path(path_type=Path),
+    help="Write the train split's control tables (the package's calibration file).",
+)
+@click.option("--force", is_flag=True, help="Overwrite existing output files.")
+def dataset_stats(
+    data_dir: Path, json_out: Path | None, calibration_out: Path | None, force: bool
+) -> None:
+    """Print the statistics of a prepared dataset and write them as JSON."""
+    import json
+
+    from symbolic_v2m.data import dataset_statistics
+
+    outputs = [p for p in (json_out, calibration_out) if p is not None]
+    check_outputs(outputs, force)
+    stats = dataset_statistics(data_dir)
+    for path in [data_dir / "stats.json", *([json_out] if json_out else [])]:
+        with atomic_output(path) as tmp:
+            tmp.write_text(stats.to_json() + "\n")
+    if calibration_out:
+        with atomic_output(calibration_out) as tmp:
+            tmp.write_text(json.dumps(stats.calibration(), indent=1) + "\n")
+    click.echo(format_dataset_stats(stats))
+
+
+def format_dataset_stats(stats) -> str:  # noqa: ANN001 - DatasetStats, imported lazily
+    """The statistics as a table: one row per split and stage."""
+    lines = [
+        f"corpus {stats.corpus}, representation {stats.representation}, "
+        f"{stats.excluded} excluded, {stats.skipped} skipped",
+        f"{'split':6s} {'stage':14s} {'songs':>5s} {'bars':>7s} {'tokens':>10s} "
+        f"{'events':>9s} {'ev/bar':>6s} {'dens4/4':>7s} {'strength':>8s}",
+    ]
+    for split, stages in stats.by_split.items():
+        for role, s in stages.items():
+            hist = s["density"].get("4/4", [])
+            mean_density = (
+                sum(i * n for i, n in enumerate(hist)) / sum(hist) if hist and sum(hist) else 0.0
+            )
+            strength = f"{s['strength_mean']:.2f}" if "strength_mean" in s else "-"
+            lines.append(
+                f"{split:6s} {role:14s} {s['songs']:5d} {s['bars']:7d} {s['tokens']:10,d} "
+                f"{s['events']:9,d} {s['notes_per_bar_mean']:6.2f} {mean_density:7.2f} "
+                f"{strength:>8s}"
+            )
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -36,3 +36,7 @@ class OutputExistsError(V2MError):
 
 class ConfigError(V2MError):
     """An option value out of its valid range."""
+
+
+class DataError(InputError):
+    """A training-corpus file that is missing or malformed (names the file and the line)."""

@@ -167,4 +167,3 @@ class VideoFeatures:
     def from_json(cls, text: str) -> VideoFeatures:
         """Parse JSON written by :meth:`to_json`."""
         return cls.from_dict(json.loads(text))
-
