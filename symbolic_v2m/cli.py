@@ -295,6 +295,119 @@ def format_dataset_stats(stats) -> str:  # noqa: ANN001 - DatasetStats, imported
     return "\n".join(lines)
 
 
+@app.command()
+@click.option("--stage", required=True, type=click.Choice(["chord", "melody", "accompaniment"]))
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="A prepared dataset (symbolic-v2m dataset prepare).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Run directory: checkpoints, best weights, log, loss curve. Resumes if present.",
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--steps-per-epoch",
+    type=click.IntRange(min=1),
+    help="Optimiser steps per epoch (default: one pass over the train tokens).",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option(
+    "--seq-len",
+    type=click.IntRange(min=8),
+    default=512,
+    show_default=True,
+    help="Tokens per training window (= the model's context).",
+)
+@click.option("--d-model", type=click.IntRange(min=8), default=256, show_default=True)
+@click.option("--layers", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--heads", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--ff", type=click.IntRange(min=8), help="Feed-forward width (default 4 x d-model).")
+@click.option("--dropout", type=click.FloatRange(0, 0.9), default=0.1, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--warmup", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", help="cpu, cuda or cuda:N (default: CUDA when present).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or per-epoch lines.")
+def train(
+    stage: str,
+    data_dir: Path,
+    out_dir: Path,
+    epochs: int,
+    steps_per_epoch: int | None,
+    batch_size: int,
+    seq_len: int,
+    d_model: int,
+    layers: int,
+    heads: int,
+    ff: int | None,
+    dropout: float,
+    lr: float,
+    warmup: int,
+    seed: int,
+    device: str | None,
+    quiet: bool,
+) -> None:
+    """Train one stage's CP Transformer (also under torchrun: -m symbolic_v2m.cli train ...)."""
+    from symbolic_v2m.model import ModelConfig
+    from symbolic_v2m.training import TrainConfig
+    from symbolic_v2m.training import train as run_training
+
+    if d_model % heads:
+        raise click.BadParameter(
+            f"{d_model} is not divisible by --heads {heads}", param_hint="--d-model"
+        )
+    config = TrainConfig(
+        stage=stage,
+        data_dir=str(data_dir),
+        out_dir=str(out_dir),
+        model=ModelConfig(
+            stage=stage,
+            d_model=d_model,
+            n_layers=layers,
+            n_heads=heads,
+            d_ff=ff or 4 * d_model,
+            dropout=dropout,
+        ),
+        seq_len=seq_len,
+        batch_size=batch_size,
+        lr=lr,
+        warmup_steps=warmup,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        seed=seed,
+        device=device,
+    )
+    bar = None
+    if not quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=1, desc=f"training {stage}", unit="step", leave=False)
+
+    def progress(step: int, total: int, loss: float) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.n = step
+            bar.set_postfix(loss=f"{loss:.3f}", refresh=True)
+
+    try:
+        result = run_training(config, progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if not quiet and result:
+        click.echo(
+            f"epoch {result['epoch']}: train loss {result['train']['loss']:.3f}, "
+            f"valid loss {result['valid']['loss']:.3f} -> {out_dir}/best.safetensors"
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (0 ok, 1 error, 2 usage, 130 interrupted)."""
     args = list(sys.argv[1:] if argv is None else argv)

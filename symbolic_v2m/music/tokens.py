@@ -7,6 +7,7 @@ strength, or the aligned chord / melody context the later stages need. We keep i
 
 A stage's sequence for a score (see :mod:`~symbolic_v2m.music.vocab` for the families)::
 
+    bos
     bar  [meter 4/4, density 3]
     pos  [position 0, strength 2]   note [pitch 48 ...]   note [pitch 55 ...]
     pos  [position 4, strength 1]   note [...]
@@ -188,6 +189,7 @@ def encode_part(score: Score, role: Role | str, context: StageContext | None = N
         rows.append(r)
         ticks.append(tick)
 
+    row(spec.type_index("bos"), 0)
     if role is Role.CHORD:
         t_chord = spec.type_index("chord")
         chords = sorted(score.chords, key=lambda c: c.onset)
@@ -302,6 +304,8 @@ def decode_part(sequence: TokenSequence, ticks_per_beat: int = 4) -> DecodedPart
                 quality = fam("quality").value(r[col["quality"]])
                 if quality is None or (quality != "N" and root is None):
                     continue
+                if quality == "N":
+                    root = None
                 bass = fam("bass").value(r[col["bass"]]) if quality != "N" else None
                 events.append((tick, root, quality, bass if bass is not None else root))
         elif kind == "note" and tick is not None:

@@ -22,6 +22,7 @@ Families are of two kinds:
 Token types and the families each sets (besides the context families, which every token has):
 
 ====================  =========================================================
+``bos``               nothing: starts every sequence, so the first bar is predicted too
 ``bar``               ``meter`` (context), ``density`` (control)
 ``pos`` (simu-note)   ``position`` in the bar, ``strength`` (control)
 ``note``              ``pitch``, ``duration``, ``velocity``
@@ -61,7 +62,7 @@ PROGRESS_BUCKETS = 32
 #: ``phrase`` is the number of bars after this one before the next phrase / section starts,
 #: with everything from this value on meaning "far".
 PHRASE_HORIZON = 8
-TOKEN_TYPES = ("bar", "pos", "note", "chord", "eos")
+TOKEN_TYPES = ("bos", "bar", "pos", "note", "chord", "eos")
 MODES = ("major", "minor")
 
 
@@ -185,6 +186,7 @@ def build_stage_specs() -> dict[Role, StageSpec]:
     """The three stage vocabularies (built on call: the velocity bins come from miditok)."""
     fam = _families()
     note_types = {
+        "bos": (),
         "bar": ("density",),
         "pos": ("position", "strength"),
         "note": ("pitch", "duration", "velocity"),
@@ -192,7 +194,12 @@ def build_stage_specs() -> dict[Role, StageSpec]:
     }
     layouts: dict[Role, tuple[dict[str, tuple[str, ...]], tuple[str, ...]]] = {
         Role.CHORD: (
-            {"bar": ("density",), "chord": ("position", "root", "quality", "bass"), "eos": ()},
+            {
+                "bos": (),
+                "bar": ("density",),
+                "chord": ("position", "root", "quality", "bass"),
+                "eos": (),
+            },
             ("meter", *_CONTEXT_COMMON),
         ),
         Role.MELODY: (note_types, ("meter", *_CONTEXT_COMMON, *_CONTEXT_CHORD)),

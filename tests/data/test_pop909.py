@@ -22,8 +22,7 @@ from symbolic_v2m.data import (
 )
 from symbolic_v2m.errors import DataError
 from symbolic_v2m.music import Chord, Role, TimeSignature, TokenSequence, decode_part
-
-from .conftest import BEAT, FIRST_BEAT
+from tests.pop909_fixture import BEAT, FIRST_BEAT
 
 
 def test_song_is_quantised_onto_the_annotated_beats_not_the_file_tempo(fixture_corpus) -> None:

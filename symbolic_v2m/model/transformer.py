@@ -1,0 +1,277 @@
+"""The compound-word (CP) Transformer: one decoder-only network per stage.
+
+Input: a token is a vector of family indices (B, T, F). Each family has its own embedding table,
+sized from its vocabulary; the embeddings are concatenated and projected to the model width.
+Tokens also carry their tick (B, T); a sinusoidal encoding of the tick is the *beat-based*
+position (all tokens of one simu-note share it, as in CMT), and the ``progress`` context family
+tells how far the piece has gone. Pre-LayerNorm blocks with causal attention through
+``torch.nn.functional.scaled_dot_product_attention``.
+
+Output in two steps, as in the CP Transformer (Hsiao et al. 2021) and CMT: first the token
+*type* from the hidden state; then every other predicted family from the hidden state joined
+with the embedding of that type (the true next type in training, the sampled one in
+generation), so e.g. the pitch head knows it is writing a note.
+
+Incremental decoding keeps per-layer keys and values (:class:`KVCache`), so each new token costs
+one position's work instead of the whole sequence's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from symbolic_v2m.music.score import Role
+from symbolic_v2m.music.vocab import StageSpec, stage_spec
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes of a stage's network. Vocabulary sizes come from the stage's :class:`StageSpec`."""
+
+    stage: str = "melody"
+    d_model: int = 256
+    n_layers: int = 4
+    n_heads: int = 4
+    d_ff: int = 1024
+    dropout: float = 0.1
+    #: longest context the model attends to; generation slides a window of this many tokens
+    max_context: int = 1024
+    #: ticks are divided by this before the sinusoidal position encoding (ticks per beat)
+    ticks_per_beat: int = 4
+    family_dims: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> StageSpec:
+        return stage_spec(Role(self.stage))
+
+    def family_dim(self, name: str) -> int:
+        """Embedding width of a family: set in ``family_dims`` or derived from its size."""
+        if name in self.family_dims:
+            return self.family_dims[name]
+        size = self.spec.family(name).size
+        return int(min(128, max(16, 2 ** math.ceil(math.log2(size)))))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        return cls(**d)
+
+
+class KVCache:
+    """Keys and values of every layer for the tokens seen so far: (B, H, T, Dh) per layer."""
+
+    def __init__(self, n_layers: int) -> None:
+        self.keys: list[Tensor | None] = [None] * n_layers
+        self.values: list[Tensor | None] = [None] * n_layers
+
+    @property
+    def length(self) -> int:
+        return 0 if self.keys[0] is None else self.keys[0].shape[2]
+
+    def layer_length(self, layer: int) -> int:
+        k = self.keys[layer]
+        return 0 if k is None else k.shape[2]
+
+    def append(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Add (B, H, t, Dh) keys/values for ``layer``; returns the full (B, H, T, Dh) ones."""
+        if self.keys[layer] is not None:
+            k = torch.cat([self.keys[layer], k], dim=2)
+            v = torch.cat([self.values[layer], v], dim=2)
+        self.keys[layer], self.values[layer] = k, v
+        return k, v
+
+    def trim(self, keep: int) -> None:
+        """Keep only the last ``keep`` positions (a sliding window for long pieces)."""
+        for i, (k, v) in enumerate(zip(self.keys, self.values, strict=True)):
+            if k is not None and k.shape[2] > keep:
+                self.keys[i], self.values[i] = k[:, :, -keep:], v[:, :, -keep:]
+
+    def select(self, index: Tensor) -> None:
+        """Keep the batch rows ``index`` (e.g. the surviving candidates)."""
+        for i, (k, v) in enumerate(zip(self.keys, self.values, strict=True)):
+            if k is not None:
+                self.keys[i], self.values[i] = k[index], v[index]
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm Transformer block with causal self-attention."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.n_heads = config.n_heads
+        self.dropout = config.dropout
+        self.ln1 = nn.LayerNorm(config.d_model)
+        self.qkv = nn.Linear(config.d_model, 3 * config.d_model)
+        self.proj = nn.Linear(config.d_model, config.d_model)
+        self.ln2 = nn.LayerNorm(config.d_model)
+        self.mlp = nn.Sequential(
+            nn.Linear(config.d_model, config.d_ff),
+            nn.GELU(),
+            nn.Linear(config.d_ff, config.d_model),
+            nn.Dropout(config.dropout),
+        )
+        self.resid_drop = nn.Dropout(config.dropout)
+
+    def forward(
+        self, x: Tensor, pad_mask: Tensor | None, cache: KVCache | None, layer: int
+    ) -> Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
+        # (B, T, D) -> (B, H, T, Dh)
+        q, k, v = (z.view(b, t, self.n_heads, d // self.n_heads).transpose(1, 2) for z in (q, k, v))
+        past = 0
+        if cache is not None:
+            past = cache.layer_length(layer)  # not .length: earlier layers already grew
+            k, v = cache.append(layer, k, v)
+        dropout = self.dropout if self.training else 0.0
+        if past == 0 and pad_mask is None:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)
+        else:
+            # queries at positions past..past+t-1 see keys 0..their own position
+            total = k.shape[2]
+            rows = torch.arange(past, past + t, device=x.device)[:, None]
+            allowed = torch.arange(total, device=x.device)[None, :] <= rows  # (t, total)
+            if pad_mask is not None:  # (B, total) True where a real token
+                allowed = allowed[None, None] & pad_mask[:, None, None, :]
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout)
+        y = y.transpose(1, 2).reshape(b, t, d)
+        x = x + self.resid_drop(self.proj(y))
+        return x + self.mlp(self.ln2(x))
+
+
+def tick_encoding(ticks: Tensor, d_model: int, ticks_per_beat: int) -> Tensor:
+    """Sinusoidal encoding of (B, T) ticks -> (B, T, D); one beat is one position unit, and the
+    tick within the beat moves the phase, so tokens on one tick share an encoding."""
+    half = d_model // 2
+    freqs = torch.exp(
+        -math.log(10000.0) * torch.arange(half, device=ticks.device, dtype=torch.float32) / half
+    )
+    angles = (ticks.float() / ticks_per_beat)[..., None] * freqs * 4.0  # (B, T, D/2)
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+def _key(family: str) -> str:
+    return f"f_{family}"
+
+
+class CPTransformer(nn.Module):
+    """One stage's network; see the module doc. ``forward`` returns per-family logits."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        spec = config.spec
+        self.spec = spec
+        self.embeddings = nn.ModuleDict(
+            # keys are prefixed: a family called "type" would shadow nn.Module.type
+            {_key(f.name): nn.Embedding(f.size, config.family_dim(f.name)) for f in spec.families}
+        )
+        in_dim = sum(config.family_dim(f.name) for f in spec.families)
+        self.in_proj = nn.Linear(in_dim, config.d_model)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.ln_f = nn.LayerNorm(config.d_model)
+        type_family = spec.family("type")
+        self.type_head = nn.Linear(config.d_model, type_family.size)
+        self.type_embedding = nn.Embedding(type_family.size, config.d_model)
+        self.joint = nn.Sequential(nn.Linear(2 * config.d_model, config.d_model), nn.GELU())
+        self.heads = nn.ModuleDict(
+            {
+                _key(f.name): nn.Linear(config.d_model, f.size)
+                for f in spec.predicted
+                if f.name != "type"
+            }
+        )
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, std=0.02)
+
+    def hidden(
+        self,
+        tokens: Tensor,
+        ticks: Tensor,
+        cache: KVCache | None = None,
+        pad_mask: Tensor | None = None,
+    ) -> Tensor:
+        """(B, T, F) tokens and (B, T) ticks -> (B, T, D) hidden states.
+
+        With a cache, ``tokens`` are the new positions only and the cache grows by T.
+        ``pad_mask`` (B, T_total) marks real tokens (for batches of unequal prompts).
+        """
+        embedded = torch.cat(
+            [
+                self.embeddings[_key(f.name)](tokens[..., i])
+                for i, f in enumerate(self.spec.families)
+            ],
+            dim=-1,
+        )
+        x = self.in_proj(embedded)
+        x = x + tick_encoding(ticks, self.config.d_model, self.config.ticks_per_beat)
+        x = self.drop(x)
+        for layer, block in enumerate(self.blocks):
+            x = block(x, pad_mask, cache, layer)
+        return self.ln_f(x)
+
+    def type_logits(self, h: Tensor) -> Tensor:
+        """(..., D) -> (..., n_types) logits of the next token's type."""
+        return self.type_head(h)
+
+    def family_logits(self, h: Tensor, next_type: Tensor) -> dict[str, Tensor]:
+        """Logits of every other predicted family given the next token's type (...,)."""
+        joint = self.joint(torch.cat([h, self.type_embedding(next_type)], dim=-1))
+        return {key[2:]: head(joint) for key, head in self.heads.items()}
+
+    def forward(
+        self, tokens: Tensor, ticks: Tensor, pad_mask: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """Teacher-forced logits (B, T-1, V_f) for tokens 1..T-1 from tokens 0..T-2."""
+        h = self.hidden(tokens[:, :-1], ticks[:, :-1], pad_mask=pad_mask)
+        logits = {"type": self.type_logits(h)}
+        logits.update(self.family_logits(h, tokens[:, 1:, 0].long()))
+        return logits
+
+    def loss(
+        self, tokens: Tensor, ticks: Tensor, pad_mask: Tensor | None = None
+    ) -> tuple[Tensor, dict[str, tuple[float, int, int]]]:
+        """Mean cross-entropy over predicted families (index 0 = "not used" is ignored).
+
+        Returns the loss (mean of the per-family means) and, per family, ``(summed loss,
+        correct, counted)`` for logging.
+        """
+        return self.loss_from_logits(self.forward(tokens, ticks, pad_mask), tokens)
+
+    def loss_from_logits(
+        self, logits: dict[str, Tensor], tokens: Tensor
+    ) -> tuple[Tensor, dict[str, tuple[float, int, int]]]:
+        """:meth:`loss` from logits already computed (by a DistributedDataParallel wrapper)."""
+        targets = tokens[:, 1:].long()
+        total = []
+        report = {}
+        for name, lg in logits.items():
+            target = targets[..., self.spec.column[name]]
+            mask = target != 0
+            count = int(mask.sum())
+            if count == 0:
+                continue
+            ce = F.cross_entropy(lg[mask].float(), target[mask], reduction="sum")
+            correct = int((lg[mask].argmax(-1) == target[mask]).sum())
+            total.append(ce / count)
+            report[name] = (float(ce.detach()), correct, count)
+        return torch.stack(total).mean(), report
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

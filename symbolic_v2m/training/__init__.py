@@ -1,0 +1,8 @@
+"""Training the stages' CP Transformers (single process, or DDP under torchrun).
+
+Entry point: :func:`train` with a :class:`TrainConfig`.
+"""
+
+from symbolic_v2m.training.train import History, TrainConfig, evaluate, train
+
+__all__ = ["History", "TrainConfig", "evaluate", "train"]

@@ -1,0 +1,1 @@
+"""Default weights of the three stages (safetensors) and their model cards."""
