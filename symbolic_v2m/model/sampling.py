@@ -68,6 +68,7 @@ class Constraints:
     density: np.ndarray | None = None  # (n_bars,) density per bar, -1 = free
     strength: np.ndarray | None = None  # (length_ticks,) strength at an onset tick, -1 = free
     pitch_bias: np.ndarray | None = None  # (length_ticks, 128) additive logit bias
+    onsets: np.ndarray | None = None  # (length_ticks,) bool: ticks that must carry an onset
     forced_events: dict[int, list[dict[str, object]]] = field(default_factory=dict)
     hooks: tuple[LogitHook, ...] = ()
 
@@ -211,8 +212,12 @@ class Sampler:
             if family == "density":
                 bar = state.bar + 1
                 length = int(self.context.bar_starts[bar + 1] - self.context.bar_starts[bar])
-                too_dense = [fam.index(d) for d in fam.values if d > length]
-                logits[b, too_dense] = -torch.inf
+                required = 0
+                if self.c.onsets is not None:
+                    a, z = int(self.context.bar_starts[bar]), int(self.context.bar_starts[bar + 1])
+                    required = int(self.c.onsets[a:z].sum())
+                bad = [fam.index(d) for d in fam.values if d > length or d < required]
+                logits[b, bad] = -torch.inf
                 if self.chord_stage and bar == 0:
                     logits[b, fam.index(0)] = -torch.inf  # the piece opens on a chord
             elif family == "position":
@@ -221,9 +226,23 @@ class Sampler:
                 high = state.bar_length - remaining  # leave room for the onsets still owed
                 if self.chord_stage and state.bar == 0 and state.onsets_in_bar == 0:
                     high = 0  # the first chord starts the piece
+                ahead = self.required_ahead(state)
+                if ahead:
+                    # never skip a required onset; spend a free onset only if enough are left
+                    high = min(high, ahead[0])
+                    if remaining <= len(ahead):
+                        low = high = ahead[0]
                 bad = [fam.index(p) for p in fam.values if not low <= p <= high]
                 logits[b, bad] = -torch.inf
         return logits
+
+    def required_ahead(self, state: RowState) -> list[int]:
+        """Positions in the current bar after the last onset that must carry an onset."""
+        if self.c.onsets is None:
+            return []
+        start = state.bar_start + state.last_position + 1
+        end = state.bar_start + state.bar_length
+        return [int(t) - state.bar_start for t in np.flatnonzero(self.c.onsets[start:end]) + start]
 
     def pitch_bias(self, states: Sequence[RowState], logits: Tensor) -> Tensor:
         """Add the caller's per-tick pitch bias (B, 128 + 1 with index 0) to pitch logits."""

@@ -1,0 +1,177 @@
+"""Pick a stage's default weights among training runs by validation loss; write them and a card.
+
+    python bench/export_weights.py --stage chord --run runs/chord-d128 --run runs/chord-d64 \
+        [--sanity runs/sanity.json] [--hardware "..."]
+
+Writes ``symbolic_v2m/weights/<stage>.safetensors`` (the best run's best epoch, stored in
+float16: half the bytes in the repository, and the models load them back into float32) and
+``symbolic_v2m/weights/<stage>.md``, the model card: data and split, size, steps, hardware, the
+per-family train and valid loss of the chosen epoch, every candidate with its validation loss,
+the command that reproduces the run, and the sample-sanity figures when given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+
+from symbolic_v2m.model import load_model, save_model
+
+HERE = Path(__file__).resolve().parents[1]
+WEIGHTS = HERE / "symbolic_v2m" / "weights"
+
+
+def run_summary(run: Path) -> dict:
+    """Config, per-epoch log and best epoch of a run directory."""
+    config = json.loads((run / "config.json").read_text())
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    best = min(log, key=lambda e: e["valid"]["loss"])
+    with safe_open(str(run / "best.safetensors"), framework="pt") as fh:
+        extra = json.loads(fh.metadata()["extra"])
+    return {"run": run, "config": config, "log": log, "best": best, "extra": extra}
+
+
+def command(config: dict) -> str:
+    m = config["model"]
+    return (
+        f"symbolic-v2m train --stage {config['stage']} --data data/pop909 --out RUN "
+        f"--d-model {m['d_model']} --layers {m['n_layers']} --heads {m['n_heads']} "
+        f"--ff {m['d_ff']} --dropout {m['dropout']} --seq-len {config['seq_len']} "
+        f"--batch-size {config['batch_size']} --epochs {config['epochs']} "
+        f"--steps-per-epoch {config['steps_per_epoch']} --lr {config['lr']} "
+        f"--warmup {config['warmup_steps']} --seed {config['seed']}"
+    )
+
+
+def card(
+    stage: str,
+    chosen: dict,
+    candidates: list[dict],
+    params: int,
+    hardware: str,
+    sanity: dict | None,
+    size_bytes: int,
+) -> str:
+    c = chosen["config"]
+    best = chosen["best"]
+    tokens_per_step = c["batch_size"] * c["seq_len"]
+    lines = [
+        f"# Model card: {stage} stage",
+        "",
+        f"Default weights of the {stage} stage: `{stage}.safetensors` ({size_bytes / 1e6:.1f} MB, "
+        "float16; loaded as float32).",
+        "",
+        "## Data",
+        "POP909 (Wang et al., ISMIR 2020, MIT), prepared by `symbolic-v2m dataset prepare` with "
+        "the split in `datasets/pop909/split.json`: 775 train songs, 45 valid, 49 test after "
+        "the 40 off-grid songs are excluded (`datasets/pop909/README.md`). Training windows "
+        f"are random {c['seq_len']}-token crops starting on a bar line, transposed by a random "
+        f"interval in {c['transpose'][0]}..{c['transpose'][1]} semitones.",
+        "",
+        "## Model",
+        f"CP Transformer (`symbolic_v2m/model/transformer.py`): d_model {c['model']['d_model']}, "
+        f"{c['model']['n_layers']} layers, {c['model']['n_heads']} heads, feed-forward "
+        f"{c['model']['d_ff']}, dropout {c['model']['dropout']}, context {c['seq_len']} tokens; "
+        f"**{params:,} parameters**.",
+        "",
+        "## Training",
+        f"AdamW (lr {c['lr']}, weight decay {c['weight_decay']}, betas 0.9/0.95), "
+        f"{c['warmup_steps']} warm-up steps then cosine decay to {c['min_lr_ratio']} x, gradient "
+        f"clipping {c['grad_clip']}, batch {c['batch_size']} x {c['seq_len']} tokens, "
+        f"{c['epochs']} epochs of {c['steps_per_epoch']} steps "
+        f"({c['epochs'] * c['steps_per_epoch'] * tokens_per_step:,} training tokens), seed "
+        f"{c['seed']}. Chosen epoch: {best['epoch']} (step {best['step']}), the lowest validation "
+        "loss of the run.",
+        f"Hardware: {hardware}.",
+        "",
+        "Reproduce (after `symbolic-v2m dataset prepare --pop909 PATH --out data/pop909`):",
+        "",
+        "```sh",
+        command(c),
+        "python bench/export_weights.py --stage " + stage + " --run RUN",
+        "```",
+        "",
+        "## Losses of the chosen epoch (cross-entropy, nats; accuracy of the arg-max)",
+        "",
+        "| family | train loss | valid loss | valid accuracy |",
+        "|---|---|---|---|",
+    ]
+    for family, v in best["valid"]["families"].items():
+        t = best["train"]["families"].get(family, {"loss": float("nan")})
+        lines.append(f"| {family} | {t['loss']:.3f} | {v['loss']:.3f} | {v['accuracy']:.3f} |")
+    lines.append(f"| **mean** | {best['train']['loss']:.3f} | {best['valid']['loss']:.3f} | |")
+    lines += [
+        "",
+        "Train loss is the running mean over the epoch's batches (with dropout); valid loss is "
+        "over every window of the valid split.",
+        "",
+        "## Candidates (chosen by validation loss, not by size)",
+        "",
+        "| run | d_model | layers | parameters | training tokens | best valid loss (epoch) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for cand in candidates:
+        cc = cand["config"]
+        model = load_model(cand["run"] / "best.safetensors", "cpu")
+        lines.append(
+            f"| {cand['run'].name} | {cc['model']['d_model']} | {cc['model']['n_layers']} | "
+            f"{model.n_parameters():,} | "
+            f"{cc['epochs'] * cc['steps_per_epoch'] * cc['batch_size'] * cc['seq_len']:,} | "
+            f"{cand['best']['valid']['loss']:.3f} ({cand['best']['epoch']}) |"
+        )
+    lines += [
+        "",
+        "Loss per epoch of the chosen run:",
+        "",
+        "| epoch | train | valid |",
+        "|---|---|---|",
+    ]
+    for e in chosen["log"]:
+        lines.append(f"| {e['epoch']} | {e['train']['loss']:.3f} | {e['valid']['loss']:.3f} |")
+    if sanity:
+        lines += ["", "## Sample sanity", "", sanity["description"], "", *sanity["table"]]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", required=True, choices=["chord", "melody", "accompaniment"])
+    parser.add_argument("--run", type=Path, action="append", required=True)
+    parser.add_argument("--sanity", type=Path)
+    parser.add_argument(
+        "--hardware",
+        default="the project's dev VM, 2 x86_64 CPU cores, "
+        "no GPU (training shared the cores with a second run)",
+    )
+    args = parser.parse_args()
+    candidates = [run_summary(r) for r in args.run]
+    chosen = min(candidates, key=lambda c: c["best"]["valid"]["loss"])
+    model = load_model(chosen["run"] / "best.safetensors", "cpu")
+    half = model.half()
+    out = WEIGHTS / f"{args.stage}.safetensors"
+    save_model(half, out, extra={k: chosen["extra"][k] for k in ("epoch", "step")})
+    reloaded = load_model(out, "cpu")
+    assert all(p.dtype == torch.float32 for p in reloaded.parameters())
+    sanity = json.loads(args.sanity.read_text()) if args.sanity else None
+    text = card(
+        args.stage,
+        chosen,
+        candidates,
+        model.n_parameters(),
+        args.hardware,
+        sanity,
+        out.stat().st_size,
+    )
+    (WEIGHTS / f"{args.stage}.md").write_text(text)
+    print(
+        f"{args.stage}: chose {chosen['run']} (valid {chosen['best']['valid']['loss']:.3f}) "
+        f"-> {out} ({out.stat().st_size / 1e6:.1f} MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()
