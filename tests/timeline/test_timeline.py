@@ -92,8 +92,20 @@ def _features(speeds: list[float], shot_seconds: float = 4.0, fps: int = 10) -> 
         Shot(k * shot_seconds, (k + 1) * shot_seconds, 0, 0, 0.7, 0.5, 0.3, 0.2, s)
         for k, s in enumerate(speeds)
     )
-    info = VideoInfo("synthetic.mp4", 640, 360, 0, "h264", Fraction(fps), "container",
-                     duration, n, 320, 180, False)
+    info = VideoInfo(
+        "synthetic.mp4",
+        640,
+        360,
+        0,
+        "h264",
+        Fraction(fps),
+        "container",
+        duration,
+        n,
+        320,
+        180,
+        False,
+    )
     return VideoFeatures(info, times, flow, (0.0,) * n, beats, 120.0, 0.5, cuts, shots)
 
 
@@ -105,10 +117,16 @@ def test_timeline_follows_motion_and_puts_sections_on_cuts() -> None:
     for role in ("melody", "accompaniment"):
         rho = spearmanr(timeline.bar_speed, timeline.density[role]).statistic
         assert rho >= 0.8, (role, rho)
-    still = [d for d, s in zip(timeline.density["accompaniment"], timeline.bar_speed,
-                               strict=True) if s < 1e-9]
-    fast = [d for d, s in zip(timeline.density["accompaniment"], timeline.bar_speed,
-                              strict=True) if s > 0.59]
+    still = [
+        d
+        for d, s in zip(timeline.density["accompaniment"], timeline.bar_speed, strict=True)
+        if s < 1e-9
+    ]
+    fast = [
+        d
+        for d, s in zip(timeline.density["accompaniment"], timeline.bar_speed, strict=True)
+        if s > 0.59
+    ]
     assert max(still) < min(fast)
     # every strong visual beat becomes a required onset on its tick, with a strength
     assert len(timeline.onsets) == len(speeds)
@@ -122,8 +140,17 @@ def test_bright_warm_video_is_major_dark_cool_is_minor() -> None:
     dark_shots = tuple(
         Shot(s.start, s.end, 0, 0, 0.1, 0.1, 0.05, -0.6, s.mean_speed) for s in bright.shots
     )
-    dark = VideoFeatures(bright.info, bright.times, bright.flow_speed, bright.saliency,
-                         bright.beats, 120.0, 0.5, bright.cuts, dark_shots)
+    dark = VideoFeatures(
+        bright.info,
+        bright.times,
+        bright.flow_speed,
+        bright.saliency,
+        bright.beats,
+        120.0,
+        0.5,
+        bright.cuts,
+        dark_shots,
+    )
     calibration = load_calibration()
     assert build_timeline(bright, calibration).key.mode == "major"
     assert build_timeline(dark, calibration).key.mode == "minor"

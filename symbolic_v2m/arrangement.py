@@ -1,0 +1,213 @@
+"""What export writes: a score's parts as General MIDI tracks, plus markers.
+
+An :class:`Arrangement` is the hand-off between arrangement (roles -> instruments, derived bass,
+pad and percussion parts) and export (MIDI, MusicXML, audio, video). Times stay in ticks of the
+score's grid; the score's tempo map places them in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from symbolic_v2m.music.chords import QUALITY_INTERVALS
+from symbolic_v2m.music.score import Note, Score
+
+#: General MIDI channel 10 (0-based 9) is the percussion channel.
+DRUM_CHANNEL = 9
+
+
+@dataclass(frozen=True)
+class Track:
+    """One MIDI track: a name, a General MIDI program (0-127), a channel, and its notes.
+
+    ``role`` says where the notes came from: a stage's role (``"melody"``), or a derived part
+    (``"bass"``, ``"pad"``, ``"percussion"``). Drum tracks use :data:`DRUM_CHANNEL` and their
+    notes' pitches are GM percussion keys.
+    """
+
+    name: str
+    role: str
+    program: int
+    channel: int
+    notes: tuple[Note, ...]
+
+    @property
+    def is_drum(self) -> bool:
+        return self.channel == DRUM_CHANNEL
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A named point in time (a cut, a section start) at a tick."""
+
+    tick: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Arrangement:
+    """A score laid out as tracks, with markers; ``title`` names the piece (the video's name)."""
+
+    score: Score
+    tracks: tuple[Track, ...]
+    markers: tuple[Marker, ...] = ()
+    title: str = "symbolic-v2m"
+
+
+# -- arranging: roles -> instruments, derived parts ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Style:
+    """A preset: GM programs for the stage roles and which derived parts to add."""
+
+    name: str
+    programs: dict[str, int]  # role -> GM program (0-based)
+    bass: bool = False
+    pad: bool = False
+    percussion: str | None = None  # None, "soft" (hits on accents) or "groove" (a beat)
+
+
+STYLES: dict[str, Style] = {
+    s.name: s
+    for s in (
+        Style("piano", {"melody": 0, "accompaniment": 0}),
+        Style(
+            "cinematic",
+            {"melody": 48, "accompaniment": 0, "bass": 43, "pad": 89},
+            bass=True,
+            pad=True,
+            percussion="soft",
+        ),
+        Style(
+            "pop",
+            {"melody": 73, "accompaniment": 4, "bass": 33},
+            bass=True,
+            percussion="groove",
+        ),
+        Style("ambient", {"melody": 11, "accompaniment": 89, "pad": 92}, pad=True),
+    )
+}
+
+TRACK_NAMES = {
+    "melody": "Melody",
+    "accompaniment": "Accompaniment",
+    "bass": "Bass",
+    "pad": "Pad",
+    "percussion": "Percussion",
+}
+CHANNELS = {"melody": 0, "accompaniment": 1, "bass": 2, "pad": 3, "percussion": DRUM_CHANNEL}
+# GM percussion keys
+KICK, SNARE, CLOSED_HAT, CRASH = 36, 38, 42, 49
+
+
+def _scaled(notes: tuple[Note, ...] | list[Note], scale: float) -> tuple[Note, ...]:
+    return tuple(
+        Note(n.onset, n.duration, n.pitch, max(1, min(127, round(n.velocity * scale))))
+        for n in notes
+    )
+
+
+def derive_bass(score: Score) -> tuple[Note, ...]:
+    """Bass line from the chords' bass notes, struck where the accompaniment strikes on a beat
+    (its rhythm), or once per chord when it does not; E1..D#3 register."""
+    tpb = score.ticks_per_beat
+    onsets = sorted({n.onset for n in score.accompaniment if n.onset % tpb == 0})
+    notes: list[Note] = []
+    for chord in score.chords:
+        if chord.quality == "N" or chord.bass is None:
+            continue
+        pitch = 28 + (chord.bass - 4) % 12  # E1 (28) .. D#2 (39)
+        if pitch < 31:
+            pitch += 12
+        hits = [t for t in onsets if chord.onset <= t < chord.offset] or [chord.onset]
+        if hits[0] != chord.onset:
+            hits.insert(0, chord.onset)
+        for i, tick in enumerate(hits):
+            end = hits[i + 1] if i + 1 < len(hits) else chord.offset
+            notes.append(Note(tick, max(1, min(end - tick, 16)), pitch, 88))
+    return tuple(notes)
+
+
+def derive_pad(score: Score) -> tuple[Note, ...]:
+    """Sustained close voicings of the chords around middle C (G3..F#4), soft."""
+    notes: list[Note] = []
+    for chord in score.chords:
+        if chord.quality == "N":
+            continue
+        for interval in QUALITY_INTERVALS[chord.quality][:4]:
+            pc = (chord.root + interval) % 12
+            pitch = 55 + (pc - 7) % 12  # G3 .. F#4
+            notes.append(Note(chord.onset, min(chord.duration, 64), pitch, 56))
+    return tuple(sorted(set(notes), key=lambda n: (n.onset, n.pitch)))
+
+
+def derive_percussion(
+    score: Score, accents: tuple[tuple[int, int], ...], section_ticks: tuple[int, ...], kind: str
+) -> tuple[Note, ...]:
+    """Drum hits on channel 10: ``"soft"`` = a kick on every strong visual accent and a crash at
+    section starts; ``"groove"`` adds kick on downbeats, snare on the backbeat, closed hi-hat
+    8ths."""
+    tpb = score.ticks_per_beat
+    hits: dict[tuple[int, int], int] = {}
+    for tick, strength in accents:
+        hits[(tick, KICK)] = max(hits.get((tick, KICK), 0), 60 + 8 * min(strength, 6))
+    for tick in section_ticks:
+        hits[(tick, CRASH)] = 80
+    if kind == "groove":
+        for bar in score.bars():
+            beats = bar.length // tpb
+            for beat in range(beats):
+                tick = bar.start + beat * tpb
+                if beat == 0 or (beats == 4 and beat == 2):
+                    hits[(tick, KICK)] = max(hits.get((tick, KICK), 0), 96)
+                if beats >= 2 and beat % 2 == 1:
+                    hits[(tick, SNARE)] = 90
+                for half in (0, tpb // 2):
+                    hits.setdefault((tick + half, CLOSED_HAT), 64 if half else 76)
+    return tuple(Note(tick, 1, key, velocity) for (tick, key), velocity in sorted(hits.items()))
+
+
+def arrange(
+    score: Score,
+    style: str = "cinematic",
+    programs: dict[str, int] | None = None,
+    accents: tuple[tuple[int, int], ...] = (),
+    markers: tuple[Marker, ...] = (),
+    section_ticks: tuple[int, ...] = (),
+    velocity_scale: float = 1.0,
+    title: str = "symbolic-v2m",
+) -> Arrangement:
+    """Lay ``score`` out as GM tracks in ``style``; ``programs`` overrides a role's program.
+
+    The melody and accompaniment are the stages' parts; bass, pad and percussion are derived
+    from them by rule (only what the style asks for). ``accents`` are ``(tick, strength)`` of
+    the strong visual beats; ``section_ticks`` the ticks where sections start.
+    """
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r} (choose from {', '.join(STYLES)})")
+    preset = STYLES[style]
+    chosen = preset.programs | (programs or {})
+    parts: dict[str, tuple[Note, ...]] = {
+        "melody": score.melody,
+        "accompaniment": score.accompaniment,
+    }
+    if preset.bass or "bass" in (programs or {}):
+        parts["bass"] = derive_bass(score)
+        chosen.setdefault("bass", 33)
+    if preset.pad or "pad" in (programs or {}):
+        parts["pad"] = derive_pad(score)
+        chosen.setdefault("pad", 89)
+    if preset.percussion:
+        parts["percussion"] = derive_percussion(score, accents, section_ticks, preset.percussion)
+    tracks = tuple(
+        Track(
+            TRACK_NAMES[role],
+            role,
+            0 if role == "percussion" else chosen[role],
+            CHANNELS[role],
+            _scaled(notes, velocity_scale) if role != "percussion" else notes,
+        )
+        for role, notes in parts.items()
+    )
+    return Arrangement(score, tracks, markers, title)

@@ -1,0 +1,92 @@
+"""The stages turn a timeline into parts that meet its controls exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from symbolic_v2m.data import load_calibration
+from symbolic_v2m.model import CPTransformer, ModelConfig
+from symbolic_v2m.music import Role
+from symbolic_v2m.stages import StageConfig, StageRequest, write_part
+from symbolic_v2m.timeline import build_timeline
+from tests.timeline.test_timeline import _features
+
+
+def _model(stage: str) -> CPTransformer:
+    torch.manual_seed(1)
+    config = ModelConfig(stage=stage, d_model=32, n_layers=1, n_heads=2, d_ff=64, dropout=0.0)
+    return CPTransformer(config).eval()
+
+
+@pytest.fixture(scope="module")
+def timeline():
+    return build_timeline(_features([0.0, 0.4, 0.02]), load_calibration())
+
+
+def _realised(events, timeline) -> list[int]:
+    starts = timeline.bar_starts
+    return [
+        len({e.onset for e in events if a <= e.onset < b})
+        for a, b in zip(starts[:-1], starts[1:], strict=True)
+    ]
+
+
+def test_three_stages_meet_the_timeline(timeline) -> None:
+    config = StageConfig(candidates=3, seed=4)
+    chords = write_part(Role.CHORD, timeline, _model("chord"), config=config)
+    assert len(chords.scores) == 3 and chords.chosen == int(np.argmax(chords.scores))
+    assert chords.events[0].onset == 0
+    assert _realised(chords.events, timeline) == list(timeline.density["chord"])
+    melody = write_part(
+        Role.MELODY, timeline, _model("melody"), chords=chords.events, config=config
+    )
+    assert _realised(melody.events, timeline) == list(timeline.density["melody"])
+    low, high = 55 - 12, 88 + 12  # the soft range bias keeps an untrained model near the range
+    assert all(low <= n.pitch <= high for n in melody.events)
+    acc = write_part(
+        Role.ACCOMPANIMENT,
+        timeline,
+        _model("accompaniment"),
+        chords=chords.events,
+        melody=melody.events,
+        config=config,
+    )
+    assert _realised(acc.events, timeline) == list(timeline.density["accompaniment"])
+    for tick, strength in timeline.strength:
+        assert sum(n.onset == tick for n in acc.events) == strength
+
+
+def test_a_given_progression_and_a_strict_scale_are_obeyed(timeline) -> None:
+    forced = {
+        0: [{"position": 0, "root": 2, "quality": "min", "bass": 2}],
+        1: [
+            {"position": 0, "root": 7, "quality": "7", "bass": 7},
+            {"position": 8, "root": 0, "quality": "maj", "bass": 0},
+        ],
+    }
+    chords = write_part(
+        Role.CHORD, timeline, _model("chord"), request=StageRequest(forced_chords=forced)
+    )
+    assert [(c.onset, c.root, c.quality) for c in chords.events if c.onset < 32] == [
+        (0, 2, "min"),
+        (16, 7, "7"),
+        (24, 0, "maj"),
+    ]
+    bias = np.full((timeline.length, 128), -np.inf)
+    c_major = [p for p in range(128) if p % 12 in (0, 2, 4, 5, 7, 9, 11)]
+    bias[:, c_major] = 0.0
+    melody = write_part(
+        Role.MELODY,
+        timeline,
+        _model("melody"),
+        chords=chords.events,
+        request=StageRequest(pitch_bias=bias),
+    )
+    assert melody.events and all(n.pitch in c_major for n in melody.events)
+
+
+def test_a_stage_refuses_another_stages_model(timeline) -> None:
+    with pytest.raises(ValueError, match="melody model"):
+        write_part(Role.CHORD, timeline, _model("melody"))
