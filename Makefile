@@ -12,8 +12,9 @@ PYTHON      ?= python3
 VENV        ?= .venv
 TORCH_SPEC  ?= torch==2.13.0
 TORCH_INDEX ?=
-# fluidsynth: WAV rendering; ffmpeg: muxing and test fixtures; the soundfont: General MIDI sounds (MIT licence).
-APT_PACKAGES ?= fluidsynth libfluidsynth3 ffmpeg musescore-general-soundfont-small
+# fluidsynth: WAV rendering; ffmpeg: muxing and test fixtures; the soundfont: General MIDI sounds (MIT licence);
+# musescore3: the test that our MIDI imports into a notation program (skipped without it).
+APT_PACKAGES ?= fluidsynth libfluidsynth3 ffmpeg musescore-general-soundfont-small musescore3
 
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.setup-stamp

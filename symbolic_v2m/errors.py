@@ -40,3 +40,15 @@ class ConfigError(V2MError):
 
 class DataError(InputError):
     """A training-corpus file that is missing or malformed (names the file and the line)."""
+
+
+class MissingPartError(V2MError):
+    """An optional system part is missing (FluidSynth, a soundfont, ffmpeg).
+
+    The message says what is missing and how to install it; the caller warns and skips the
+    output that needed it, and the rest of the job completes.
+    """
+
+
+class ExportError(V2MError):
+    """An external tool failed while writing an output; the message ends with its last line."""

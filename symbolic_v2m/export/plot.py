@@ -3,7 +3,9 @@
     >>> write_analysis_plot(features, Path("clip.mp4"), Path("clip.timeline.png"))  # doctest: +SKIP
 
 Rows: a strip of thumbnails, the flow-speed curve, and the motion-saliency envelope with the
-visual beats; cuts are solid vertical lines through every row, fades dashed.
+visual beats; cuts are solid vertical lines through every row, fades dashed. With a composition
+(:func:`write_timeline_plot`), bar lines run through every row too and a piano roll of every
+track sits underneath, on the same time axis.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from symbolic_v2m.arrangement import Arrangement
 from symbolic_v2m.export.files import atomic_output
 from symbolic_v2m.video.features import VideoFeatures
 from symbolic_v2m.video.probe import require_tool
@@ -59,6 +62,16 @@ def _parse_ppm(data: bytes) -> np.ndarray | None:
 
 def write_analysis_plot(features: VideoFeatures, video: Path, out: Path) -> Path:
     """Draw the analysis timeline of ``features`` to ``out`` (PNG), atomically."""
+    return write_timeline_plot(features, video, out)
+
+
+TRACK_COLOURS = ("tab:orange", "tab:blue", "tab:brown", "tab:purple", "tab:gray", "tab:olive")
+
+
+def write_timeline_plot(
+    features: VideoFeatures, video: Path, out: Path, arrangement: Arrangement | None = None
+) -> Path:
+    """Draw the analysis rows and, with ``arrangement``, its bar lines and piano roll (PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed; chosen here, not at import time
@@ -71,9 +84,16 @@ def write_analysis_plot(features: VideoFeatures, video: Path, out: Path) -> Path
     thumbs = grab_thumbnails(video, centres)
 
     times = np.asarray(features.times)
-    fig, (ax_img, ax_speed, ax_sal) = plt.subplots(
-        3, 1, figsize=(14, 6.5), sharex=True, gridspec_kw={"height_ratios": [1.1, 1, 1]}
+    rows = 4 if arrangement is not None else 3
+    ratios = [1.1, 1, 1] + ([2.2] if arrangement is not None else [])
+    fig, axes = plt.subplots(
+        rows,
+        1,
+        figsize=(14, 6.5 + 3.5 * (rows - 3)),
+        sharex=True,
+        gridspec_kw={"height_ratios": ratios},
     )
+    ax_img, ax_speed, ax_sal = axes[:3]
     for thumb, left, right in zip(thumbs, edges[:-1], edges[1:], strict=True):
         ax_img.imshow(thumb, extent=(left, right, 0, 1), aspect="auto")
     ax_img.set_ylim(0, 1)
@@ -100,10 +120,16 @@ def write_analysis_plot(features: VideoFeatures, video: Path, out: Path) -> Path
         ax_sal.legend(loc="upper right", fontsize=8)
     ax_sal.set_ylabel("motion saliency\n(diag/s)")
     ax_sal.set_ylim(bottom=0)
-    ax_sal.set_xlabel("time (s)")
-    ax_sal.set_xlim(0, duration)
+    axes[-1].set_xlabel("time (s)")
+    axes[-1].set_xlim(0, duration)
 
-    for axis in (ax_img, ax_speed, ax_sal):
+    if arrangement is not None:
+        _piano_roll(axes[3], arrangement)
+        score = arrangement.score
+        for bar in score.bars():
+            for axis in axes:
+                axis.axvline(score.seconds(bar.start), color="0.6", lw=0.5, zorder=0)
+    for axis in axes:
         for cut in features.cuts:
             style = "-" if cut.kind == "cut" else "--"
             axis.axvline(cut.time, color="tab:red", ls=style, lw=1.5, alpha=0.9)
@@ -112,3 +138,22 @@ def write_analysis_plot(features: VideoFeatures, video: Path, out: Path) -> Path
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return out
+
+
+def _piano_roll(axis, arrangement: Arrangement) -> None:  # noqa: ANN001 - a matplotlib Axes
+    """Notes as horizontal bars at their pitch, one colour per track (drums as dots)."""
+    score = arrangement.score
+    for i, track in enumerate(arrangement.tracks):
+        colour = TRACK_COLOURS[i % len(TRACK_COLOURS)]
+        if not track.notes:
+            continue
+        starts = np.array([score.seconds(n.onset) for n in track.notes])
+        ends = np.array([score.seconds(n.offset) for n in track.notes])
+        pitches = np.array([n.pitch for n in track.notes], dtype=float)
+        if track.is_drum:
+            axis.plot(starts, np.full(len(starts), 20.0), "|", color=colour, ms=8, label=track.name)
+            continue
+        axis.hlines(pitches, starts, ends, color=colour, lw=2.2, label=track.name)
+    axis.set_ylabel("pitch (MIDI)")
+    axis.set_ylim(16, 100)
+    axis.legend(loc="upper right", fontsize=8, ncol=len(arrangement.tracks))

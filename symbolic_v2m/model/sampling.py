@@ -114,6 +114,8 @@ class Sampler:
         self.chord_stage = spec.role is Role.CHORD
         self.onset_type = "chord" if self.chord_stage else "pos"
         self.types = spec.family("type")
+        if "pitch" in spec.column:
+            assert spec.family("pitch").values == tuple(range(128))
 
     # -- state -------------------------------------------------------------------------------
 
@@ -250,10 +252,9 @@ class Sampler:
             return logits
         ticks = [min(s.tick, len(self.c.pitch_bias) - 1) for s in states]
         bias = torch.as_tensor(self.c.pitch_bias[ticks], dtype=logits.dtype, device=logits.device)
-        fam = self.spec.family("pitch")
-        columns = [fam.index(p) for p in fam.values]
+        # pitch values are MIDI 0..127 at indices 1..128 (vocab.py), so the bias lines up
         logits = logits.clone()
-        logits[:, columns] = logits[:, columns] + bias[:, [p for p in fam.values]]
+        logits[:, 1:129] = logits[:, 1:129] + bias
         return logits
 
 

@@ -277,6 +277,16 @@ class Score:
         return self.tempo.seconds(tick)
 
 
+def clip_notes(notes: tuple[Note, ...], end: int) -> tuple[Note, ...]:
+    """Notes that start before ``end``, shortened so that none sounds past it (the piece's
+    last bar line: the music ends with the video)."""
+    return tuple(
+        Note(n.onset, min(n.duration, end - n.onset), n.pitch, n.velocity)
+        for n in notes
+        if n.onset < end
+    )
+
+
 def note_order(note: Note) -> tuple[int, int, int, int]:
     """Canonical order of notes: by onset, then pitch (low to high), duration, velocity."""
     return (note.onset, note.pitch, note.duration, note.velocity)

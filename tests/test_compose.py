@@ -1,0 +1,127 @@
+"""End to end: compose a soundtrack for a synthetic video, judged from the files themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mido
+import numpy as np
+import pretty_midi
+import pytest
+import torch
+from scipy.stats import spearmanr
+
+from symbolic_v2m.cli import main
+from symbolic_v2m.compose import ComposeConfig, compose
+from symbolic_v2m.model import CPTransformer, ModelConfig, save_model
+from symbolic_v2m.project import load_project
+from symbolic_v2m.video.synthetic import SyntheticShot, write_synthetic_clip
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Untrained small models: the tests judge structure and alignment, not musicality."""
+    folder = tmp_path_factory.mktemp("weights")
+    for stage in ("chord", "melody", "accompaniment"):
+        torch.manual_seed(0)
+        config = ModelConfig(stage=stage, d_model=32, n_layers=1, n_heads=2, d_ff=64)
+        save_model(CPTransformer(config), folder / f"{stage}.safetensors")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def varied_clip(tmp_path_factory: pytest.TempPathFactory):
+    """Six 2.5-second shots from still to fast and back, hard cuts between them."""
+    speeds = (0.0, 0.05, 0.4, 0.15, 0.6, 0.02)
+    shots = [SyntheticShot(2.5, speed=s, direction=40.0 * i, seed=3 + i)
+             for i, s in enumerate(speeds)]
+    clip = write_synthetic_clip(tmp_path_factory.mktemp("clip") / "varied.mp4", shots)
+    return clip, speeds
+
+
+@pytest.fixture(scope="module")
+def composed(varied_clip, tiny_weights, tmp_path_factory):
+    clip, _ = varied_clip
+    out = tmp_path_factory.mktemp("out")
+    config = ComposeConfig(weights_dir=str(tiny_weights), candidates=2, seed=7)
+    result = compose(clip.path, out, config)
+    return result, out
+
+
+def test_all_outputs_are_written(composed, varied_clip) -> None:
+    result, out = composed
+    clip, _ = varied_clip
+    names = {p.name for p in out.iterdir()}
+    stem = clip.path.stem
+    assert {f"{stem}.mid", f"{stem}.musicxml", f"{stem}.png", f"{stem}.v2m.json"} <= names
+    if result.warnings:  # FluidSynth or ffmpeg missing: said, and the rest still written
+        assert all(w.startswith(("no audio", "no video")) for w in result.warnings)
+    else:
+        assert {f"{stem}.wav", f"{stem}.mp4"} <= names
+    assert not [n for n in names if n.startswith(".")], "no temp files left behind"
+
+
+def test_midi_length_and_cuts_follow_the_video(composed, varied_clip) -> None:
+    result, _ = composed
+    clip, _ = varied_clip
+    midi_path = result.files["midi"]
+    duration = clip.frame_count / float(clip.fps)
+    length = mido.MidiFile(str(midi_path)).length
+    pm = pretty_midi.PrettyMIDI(str(midi_path))
+    beats = pm.get_beats()
+    beat = float(np.median(np.diff(beats)))
+    assert abs(length - duration) <= beat
+    downbeats = pm.get_downbeats()
+    for cut in clip.cut_times:
+        assert np.min(np.abs(downbeats - cut)) <= 0.1, (cut, downbeats)
+        assert np.min(np.abs(beats - cut)) <= 0.1
+
+
+def test_density_follows_flow_speed(composed, varied_clip) -> None:
+    result, _ = composed
+    pm = pretty_midi.PrettyMIDI(str(result.files["midi"]))
+    downbeats = list(pm.get_downbeats()) + [result.timeline.duration]
+    onsets = sorted({round(n.start, 4) for inst in pm.instruments if not inst.is_drum
+                     and inst.name in ("Melody", "Accompaniment") for n in inst.notes})
+    per_bar = np.histogram(onsets, bins=downbeats)[0]
+    speeds = np.array(result.timeline.bar_speed)
+    assert len(per_bar) == len(speeds)
+    rho = spearmanr(per_bar, speeds).statistic
+    assert rho >= 0.6, (rho, per_bar, speeds)
+    assert per_bar[speeds < 0.01].mean() < per_bar[speeds > 0.3].mean()
+
+
+def test_project_file_describes_the_composition(composed, varied_clip) -> None:
+    result, out = composed
+    clip, _ = varied_clip
+    project = load_project(result.files["project"])
+    assert project.video["name"] == clip.path.name and len(project.video["sha256"]) == 64
+    assert project.music() == result.score
+    assert set(project.seeds) == {"chord", "melody", "accompaniment"}
+    assert project.options["seed"] == 7
+
+
+def test_same_seed_gives_byte_identical_midi(varied_clip, tiny_weights, tmp_path) -> None:
+    clip, _ = varied_clip
+    config = ComposeConfig(weights_dir=str(tiny_weights), seed=3, outputs=("midi",))
+    a = compose(clip.path, tmp_path / "a", config).files["midi"].read_bytes()
+    b = compose(clip.path, tmp_path / "b", config).files["midi"].read_bytes()
+    assert a == b
+    other = ComposeConfig(weights_dir=str(tiny_weights), seed=4, outputs=("midi",))
+    assert compose(clip.path, tmp_path / "c", other).files["midi"].read_bytes() != a
+
+
+def test_cli_compose_refuses_to_overwrite_and_validates_options(varied_clip, tmp_path,
+                                                                capsys) -> None:
+    clip, _ = varied_clip
+    out = tmp_path / "cli"
+    out.mkdir()
+    (out / f"{clip.path.stem}.mid").write_bytes(b"mine")
+    assert main(["compose", str(clip.path), "--out", str(out), "--only", "midi"]) == 1
+    assert "exists" in capsys.readouterr().err
+    assert (out / f"{clip.path.stem}.mid").read_bytes() == b"mine"
+    assert main(["compose", str(clip.path), "--only", "midi,flac"]) == 2
+    assert "--only" in capsys.readouterr().err
+    assert main(["compose", str(clip.path), "--key", "H major"]) == 2
+    assert "--key" in capsys.readouterr().err
+    assert main(["compose", str(clip.path), "--instrument", "melody=kazoo-9000"]) == 2
