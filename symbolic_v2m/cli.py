@@ -178,8 +178,11 @@ def _instruments(ctx: click.Context, param: click.Parameter, values: tuple[str, 
         if name.isdigit() and 0 <= int(name) <= 127:
             out[role] = int(name)
             continue
-        matches = [i for i, n in enumerate(pretty_midi.constants.INSTRUMENT_MAP)
-                   if name.lower().replace("_", " ") in n.lower()]
+        matches = [
+            i
+            for i, n in enumerate(pretty_midi.constants.INSTRUMENT_MAP)
+            if name.lower().replace("_", " ") in n.lower()
+        ]
         if not matches:
             raise click.BadParameter(f"{name!r} is not a General MIDI instrument name")
         out[role] = matches[0]
@@ -200,29 +203,61 @@ def _only(ctx: click.Context, param: click.Parameter, value: str | None):
 
 @app.command()
 @click.argument("video", type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Output folder (default: ./out/<video name>/).")
-@click.option("--style", type=click.Choice(["piano", "cinematic", "pop", "ambient"]),
-              default="cinematic", show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Output folder (default: ./out/<video name>/).",
+)
+@click.option(
+    "--style",
+    type=click.Choice(["piano", "cinematic", "pop", "ambient"]),
+    default="cinematic",
+    show_default=True,
+)
 @click.option("--tempo", type=click.FloatRange(30, 300), help="Base tempo (BPM; default: video).")
-@click.option("--max-tempo-change", type=click.FloatRange(0.01, 0.5), default=0.10,
-              show_default=True, help="How far a shot's tempo may move from the base.")
+@click.option(
+    "--max-tempo-change",
+    type=click.FloatRange(0.01, 0.5),
+    default=0.10,
+    show_default=True,
+    help="How far a shot's tempo may move from the base.",
+)
 @click.option("--key", help="Key, e.g. 'D minor', Dm, F#, 'Bb major' (default: from the mood).")
 @click.option("--mode", type=click.Choice(["major", "minor"]), help="Mode when no --key.")
-@click.option("--time-signature", type=click.Choice(["4/4", "3/4"]), default="4/4",
-              show_default=True)
-@click.option("--energy", type=click.FloatRange(-1, 1), default=0.0, show_default=True,
-              help="Busier (+) or calmer (-) than the motion alone suggests.")
-@click.option("--candidates", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Versions generated per stage (one batch); the best is kept.")
+@click.option(
+    "--time-signature", type=click.Choice(["4/4", "3/4"]), default="4/4", show_default=True
+)
+@click.option(
+    "--energy",
+    type=click.FloatRange(-1, 1),
+    default=0.0,
+    show_default=True,
+    help="Busier (+) or calmer (-) than the motion alone suggests.",
+)
+@click.option(
+    "--candidates",
+    type=click.IntRange(1, 64),
+    default=2,
+    show_default=True,
+    help="Versions generated per stage (one batch); the best is kept.",
+)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", help="cpu, cuda or cuda:N (default: CUDA when present).")
 @click.option("--only", callback=_only, help="Outputs to write: midi,musicxml,png,project,wav,mp4.")
-@click.option("--instrument", "instruments", multiple=True, callback=_instruments,
-              help="ROLE=INSTRUMENT, e.g. melody=flute or bass=33 (repeatable).")
+@click.option(
+    "--instrument",
+    "instruments",
+    multiple=True,
+    callback=_instruments,
+    help="ROLE=INSTRUMENT, e.g. melody=flute or bass=33 (repeatable).",
+)
 @click.option("--keep-audio", is_flag=True, help="Mix the video's own sound under the music.")
-@click.option("--soundfont", type=click.Path(path_type=Path, dir_okay=False),
-              help="A General MIDI soundfont (.sf2/.sf3) for the WAV.")
+@click.option(
+    "--soundfont",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A General MIDI soundfont (.sf2/.sf3) for the WAV.",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def compose(
@@ -257,10 +292,20 @@ def compose(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--key") from None
     config = ComposeConfig(
-        style=style, tempo=tempo, max_tempo_deviation=max_tempo_change, key=key, mode=mode,
-        time_signature=time_signature, energy=energy, candidates=candidates, seed=seed,
-        device=device, outputs=only, keep_audio=keep_audio,
-        soundfont=str(soundfont) if soundfont else None, instruments=instruments,
+        style=style,
+        tempo=tempo,
+        max_tempo_deviation=max_tempo_change,
+        key=key,
+        mode=mode,
+        time_signature=time_signature,
+        energy=energy,
+        candidates=candidates,
+        seed=seed,
+        device=device,
+        outputs=only,
+        keep_audio=keep_audio,
+        soundfont=str(soundfont) if soundfont else None,
+        instruments=instruments,
     )
     out_dir = out_dir or Path("out") / video.stem
     with _progress_bar(enabled=not quiet) as progress:
@@ -275,9 +320,11 @@ def compose(
         f"{timeline.key.name}, {min(tempi):.0f}-{max(tempi):.0f} BPM (base "
         f"{timeline.base_qpm:.1f}), {len(timeline.sections)} sections"
     )
-    click.echo(f"  cuts on downbeats {on_downbeat}/{len(timeline.cuts)}; mood "
-               f"{timeline.mood.mode} (valence {timeline.mood.valence:.2f}, arousal "
-               f"{timeline.mood.arousal:.2f})")
+    click.echo(
+        f"  cuts on downbeats {on_downbeat}/{len(timeline.cuts)}; mood "
+        f"{timeline.mood.mode} (valence {timeline.mood.valence:.2f}, arousal "
+        f"{timeline.mood.arousal:.2f})"
+    )
     click.echo("  time " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
     for warning in result.warnings:
         click.echo(f"  warning: {warning}")

@@ -165,8 +165,11 @@ def compose(
         seeds[role.value] = seed
         models[role.value] = {"weights": weights.name, "sha256": file_sha256(weights)}
         result = write_part(
-            role, timeline, model,
-            chords=parts.get(Role.CHORD, ()), melody=parts.get(Role.MELODY, ()),
+            role,
+            timeline,
+            model,
+            chords=parts.get(Role.CHORD, ()),
+            melody=parts.get(Role.MELODY, ()),
             config=StageConfig(stage_config.candidates, stage_config.sampling, seed),
         )
         parts[role] = result.events
@@ -189,8 +192,7 @@ def compose(
             config.instruments,
             accents=timeline.strength,
             markers=_markers(timeline),
-            section_ticks=tuple(int(timeline.bar_starts[s.start_bar])
-                                for s in timeline.sections),
+            section_ticks=tuple(int(timeline.bar_starts[s.start_bar]) for s in timeline.sections),
             velocity_scale=timeline.mood.velocity_scale,
             title=video.stem,
         )
@@ -219,9 +221,13 @@ def compose(
 
     if "project" in paths:
         project = Project(
-            video={"path": str(video.resolve()), "name": video.name,
-                   "size": video.stat().st_size, "sha256": file_sha256(video),
-                   "duration": features.info.duration},
+            video={
+                "path": str(video.resolve()),
+                "name": video.name,
+                "size": video.stat().st_size,
+                "sha256": file_sha256(video),
+                "duration": features.info.duration,
+            },
             options=_options(config),
             features=features.to_dict(),
             timeline=timeline_to_dict(timeline),
@@ -242,8 +248,14 @@ def _options(config: ComposeConfig) -> dict:
     return d
 
 
-def _render(arrangement: Arrangement, paths: dict[str, Path], written: dict[str, Path],
-            warnings: list[str], config: ComposeConfig, video: Path) -> None:
+def _render(
+    arrangement: Arrangement,
+    paths: dict[str, Path],
+    written: dict[str, Path],
+    warnings: list[str],
+    config: ComposeConfig,
+    video: Path,
+) -> None:
     """WAV (FluidSynth) and MP4 (ffmpeg); a missing optional part becomes a warning."""
     import tempfile
 

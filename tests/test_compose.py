@@ -33,8 +33,9 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def varied_clip(tmp_path_factory: pytest.TempPathFactory):
     """Six 2.5-second shots from still to fast and back, hard cuts between them."""
     speeds = (0.0, 0.05, 0.4, 0.15, 0.6, 0.02)
-    shots = [SyntheticShot(2.5, speed=s, direction=40.0 * i, seed=3 + i)
-             for i, s in enumerate(speeds)]
+    shots = [
+        SyntheticShot(2.5, speed=s, direction=40.0 * i, seed=3 + i) for i, s in enumerate(speeds)
+    ]
     clip = write_synthetic_clip(tmp_path_factory.mktemp("clip") / "varied.mp4", shots)
     return clip, speeds
 
@@ -81,8 +82,14 @@ def test_density_follows_flow_speed(composed, varied_clip) -> None:
     result, _ = composed
     pm = pretty_midi.PrettyMIDI(str(result.files["midi"]))
     downbeats = list(pm.get_downbeats()) + [result.timeline.duration]
-    onsets = sorted({round(n.start, 4) for inst in pm.instruments if not inst.is_drum
-                     and inst.name in ("Melody", "Accompaniment") for n in inst.notes})
+    onsets = sorted(
+        {
+            round(n.start, 4)
+            for inst in pm.instruments
+            if not inst.is_drum and inst.name in ("Melody", "Accompaniment")
+            for n in inst.notes
+        }
+    )
     per_bar = np.histogram(onsets, bins=downbeats)[0]
     speeds = np.array(result.timeline.bar_speed)
     assert len(per_bar) == len(speeds)
@@ -111,8 +118,9 @@ def test_same_seed_gives_byte_identical_midi(varied_clip, tiny_weights, tmp_path
     assert compose(clip.path, tmp_path / "c", other).files["midi"].read_bytes() != a
 
 
-def test_cli_compose_refuses_to_overwrite_and_validates_options(varied_clip, tmp_path,
-                                                                capsys) -> None:
+def test_cli_compose_refuses_to_overwrite_and_validates_options(
+    varied_clip, tmp_path, capsys
+) -> None:
     clip, _ = varied_clip
     out = tmp_path / "cli"
     out.mkdir()

@@ -92,8 +92,13 @@ class Timeline:
         return out
 
 
-def _sections(cuts: tuple[CutPlacement, ...], n_bars: int, tempo: TempoMap,
-              bar_starts: np.ndarray, duration: float) -> tuple[Section, ...]:
+def _sections(
+    cuts: tuple[CutPlacement, ...],
+    n_bars: int,
+    tempo: TempoMap,
+    bar_starts: np.ndarray,
+    duration: float,
+) -> tuple[Section, ...]:
     starts = [0]
     for cut in cuts:
         if cut.on_downbeat and cut.bar - starts[-1] >= MIN_SECTION_BARS and cut.bar < n_bars:
@@ -102,8 +107,13 @@ def _sections(cuts: tuple[CutPlacement, ...], n_bars: int, tempo: TempoMap,
         starts.pop()
     bounds = [*starts, n_bars]
     return tuple(
-        Section(i, a, b, tempo.seconds(int(bar_starts[a])),
-                min(duration, tempo.seconds(int(bar_starts[b]))))
+        Section(
+            i,
+            a,
+            b,
+            tempo.seconds(int(bar_starts[a])),
+            min(duration, tempo.seconds(int(bar_starts[b]))),
+        )
         for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
     )
 
@@ -148,9 +158,7 @@ def build_timeline(
     strong = [b for b in features.beats if b.weight >= config.controls.strong_beat]
     ticks = [int(round(plan.tempo.tick(b.time))) for b in strong]
     keep = [(t, b.weight) for t, b in zip(ticks, strong, strict=True) if 0 <= t < length]
-    classes = strength_classes(
-        np.array([w for _, w in keep]), stages["accompaniment"]["strength"]
-    )
+    classes = strength_classes(np.array([w for _, w in keep]), stages["accompaniment"]["strength"])
     by_tick: dict[int, int] = {}
     for (tick, _), value in zip(keep, classes, strict=True):
         by_tick[tick] = max(by_tick.get(tick, 0), int(value))

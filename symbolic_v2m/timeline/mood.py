@@ -45,9 +45,9 @@ def estimate_mood(features: VideoFeatures, controls: ControlConfig | None = None
     shots = features.shots
     if shots:
         weights = np.array([max(s.end - s.start, 1e-3) for s in shots])
-        valence_per_shot = np.array([
-            0.45 * s.brightness + 0.25 * s.saturation + 0.30 * (s.warmth + 1) / 2 for s in shots
-        ])
+        valence_per_shot = np.array(
+            [0.45 * s.brightness + 0.25 * s.saturation + 0.30 * (s.warmth + 1) / 2 for s in shots]
+        )
         valence = float(np.average(valence_per_shot, weights=weights))
     else:
         valence = 0.5

@@ -78,7 +78,10 @@ def _candidates(length: float, base_qpm: float, max_deviation: float) -> list[in
 
 
 def _plan(
-    shots: np.ndarray, strengths: Sequence[float], base_qpm: float, beats_per_bar: int,
+    shots: np.ndarray,
+    strengths: Sequence[float],
+    base_qpm: float,
+    beats_per_bar: int,
     max_deviation: float,
 ) -> tuple[float, int, list[int]]:
     """Dynamic programme over shots for one base tempo -> (cost, start beat, beats per shot)."""
@@ -178,5 +181,6 @@ def plan_tempo(
     full, rest = divmod(remaining, beats_per_bar)
     meters = head + (meter,) * full + ((TimeSignature(rest, 4),) if rest else ())
     qpm = tuple(m * 60.0 / length for m, length in zip(beats, shots, strict=True))
-    return TempoPlan(TempoMap(tuple(anchors)), meters, float(base), tuple(placements),
-                     tuple(beats), qpm)
+    return TempoPlan(
+        TempoMap(tuple(anchors)), meters, float(base), tuple(placements), tuple(beats), qpm
+    )
