@@ -1,7 +1,7 @@
 # symbolic-v2m: set-up, demo, tests, benchmarks.
 #
 #   make setup   virtual environment + pip packages + (as root) Debian packages; idempotent
-#   make demo    set up, then run the tool on a demo clip the project generates itself
+#   make demo    set up, then compose a soundtrack for a demo clip the project generates itself
 #   make test    set up, then run the test suite (pytest; shared_data tests run when ../shared exists)
 #   make bench   set up, then run the benchmarks in bench/
 #
@@ -53,13 +53,15 @@ $(STAMP): pyproject.toml Makefile
 
 demo: setup
 	$(BIN)/python -m symbolic_v2m.video.synthetic $(DEMO_DIR)/demo_clip.mp4
-	$(BIN)/symbolic-v2m analyze $(DEMO_DIR)/demo_clip.mp4 --json $(DEMO_DIR)/demo_clip.features.json --plot $(DEMO_DIR)/demo_clip.timeline.png --force
+	$(BIN)/symbolic-v2m compose $(DEMO_DIR)/demo_clip.mp4 --out $(DEMO_DIR) --force
 
 test: setup
 	$(BIN)/python -m pytest -q -rs tests
 
 bench: setup
 	$(BIN)/python bench/analyze_speed.py
+	$(BIN)/python bench/generation_speed.py
+	$(BIN)/python bench/compose_speed.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

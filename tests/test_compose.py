@@ -133,3 +133,57 @@ def test_cli_compose_refuses_to_overwrite_and_validates_options(
     assert main(["compose", str(clip.path), "--key", "H major"]) == 2
     assert "--key" in capsys.readouterr().err
     assert main(["compose", str(clip.path), "--instrument", "melody=kazoo-9000"]) == 2
+
+
+def test_musescore_opens_the_composed_midi(composed, tmp_path) -> None:
+    import os
+    import shutil
+    import subprocess
+
+    import music21
+
+    result, _ = composed
+    mscore = shutil.which("mscore3")
+    if mscore is None:
+        pytest.skip("mscore3 not on PATH (make setup installs Debian's musescore3)")
+    out = tmp_path / "imported.musicxml"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    subprocess.run(
+        [mscore, "-o", str(out), str(result.files["midi"])],
+        env=env,
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.is_file(), "MuseScore did not convert the MIDI"
+    parsed = music21.converter.parse(str(out))
+    names = [p.partName or "" for p in parsed.parts]
+    for track in ("Melody", "Accompaniment", "Bass", "Pad"):
+        assert any(n.endswith(track) for n in names), (track, names)
+    marks = parsed.flatten().getElementsByClass(music21.tempo.MetronomeMark)
+    first = result.timeline.tempo.tempo_changes()[0][1]
+    assert marks and abs(marks[0].number - first) <= 1.5
+    assert music21.converter.parse(str(result.files["midi"])).parts
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize(
+    "name", ["testvideo.mp4", "goldeneye-vfr-drop3.mp4", "counter.mp4", "fades.mp4"]
+)
+def test_shared_clips_cuts_land_on_downbeats(name, tiny_weights, tmp_path) -> None:
+    from tests.conftest import SHARED
+
+    video = SHARED / "videos" / name
+    config = ComposeConfig(weights_dir=str(tiny_weights), outputs=("midi",))
+    result = compose(video, tmp_path, config)
+    pm = pretty_midi.PrettyMIDI(str(result.files["midi"]))
+    downbeats, beats = pm.get_downbeats(), pm.get_beats()
+    length = mido.MidiFile(str(result.files["midi"])).length
+    assert abs(length - result.timeline.duration) <= float(np.median(np.diff(beats)))
+    cuts = sorted(c.time for c in result.timeline.cuts)
+    bar = 4 * 60 / result.timeline.base_qpm
+    for i, cut in enumerate(cuts):
+        assert np.min(np.abs(beats - cut)) <= 0.1, (name, cut)
+        neighbours = [0.0, *cuts[:i], *cuts[i + 1 :], result.timeline.duration]
+        if min(abs(cut - n) for n in neighbours) >= bar:
+            assert np.min(np.abs(downbeats - cut)) <= 0.1, (name, cut, downbeats)
