@@ -189,6 +189,22 @@ def _instruments(ctx: click.Context, param: click.Parameter, values: tuple[str, 
     return out
 
 
+def _progression(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
+    """Check that every chord of every progression parses (in any key: validity of a numeral
+    does not depend on the key); section numbers are checked once the video is analysed."""
+    import re
+
+    from symbolic_v2m.music.theory import Key, parse_progression
+
+    for value in values:
+        text = re.sub(r"^\s*\d+\s*:", "", value)
+        try:
+            parse_progression(text, Key(0, "major"))
+        except ValueError as exc:
+            raise click.BadParameter(f"{value!r}: {exc}") from None
+    return tuple(values)
+
+
 def _only(ctx: click.Context, param: click.Parameter, value: str | None):
     from symbolic_v2m.compose import OUTPUTS
 
@@ -252,6 +268,22 @@ def _only(ctx: click.Context, param: click.Parameter, value: str | None):
     callback=_instruments,
     help="ROLE=INSTRUMENT, e.g. melody=flute or bass=33 (repeatable).",
 )
+@click.option(
+    "--progression",
+    "progression",
+    multiple=True,
+    callback=_progression,
+    help="Chords, one per bar, repeated: Roman numerals ('i VI III VII') or symbols "
+    "('Am F C G'); 'N: ...' for section N only (repeatable).",
+)
+@click.option(
+    "--scale-lock",
+    type=click.Choice(["strict", "soft", "off"]),
+    default="soft",
+    show_default=True,
+    help="Melody notes outside the key's scale (chord tones "
+    "always allowed): masked, discouraged, or free.",
+)
 @click.option("--keep-audio", is_flag=True, help="Mix the video's own sound under the music.")
 @click.option(
     "--soundfont",
@@ -270,11 +302,13 @@ def compose(
     mode: str | None,
     time_signature: str,
     energy: float,
-    candidates: int,
+    candidates: int | None,
     seed: int,
     device: str | None,
     only: tuple[str, ...],
     instruments: dict[str, int],
+    progression: tuple[str, ...],
+    scale_lock: str,
     keep_audio: bool,
     soundfont: Path | None,
     force: bool,
@@ -499,8 +533,14 @@ def format_dataset_stats(stats) -> str:  # noqa: ANN001 - DatasetStats, imported
 @click.option("--heads", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--ff", type=click.IntRange(min=8), help="Feed-forward width (default 4 x d-model).")
 @click.option("--dropout", type=click.FloatRange(0, 0.9), default=0.1, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
-@click.option("--warmup", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    default=3e-4,
+    show_default=True,
+    help="Peak learning rate (1e-3 stalled the root and pitch losses on POP909).",
+)
+@click.option("--warmup", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", help="cpu, cuda or cuda:N (default: CUDA when present).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or per-epoch lines.")

@@ -28,7 +28,8 @@ from symbolic_v2m.export import (
 from symbolic_v2m.model import SamplingConfig, default_weights_path, load_model, pick_device
 from symbolic_v2m.music.score import Role, Score, TimeSignature, clip_notes
 from symbolic_v2m.project import Project, file_sha256, score_to_dict, timeline_to_dict
-from symbolic_v2m.stages import StageConfig, write_part
+from symbolic_v2m.stages import StageConfig, StageRequest, write_part
+from symbolic_v2m.stages.theory_constraints import progression_events, scale_lock_bias
 from symbolic_v2m.timeline import ControlConfig, Timeline, TimelineConfig, build_timeline
 from symbolic_v2m.video import AnalysisConfig, VideoFeatures, analyze_video
 
@@ -56,13 +57,15 @@ class ComposeConfig:
     mode: str | None = None
     time_signature: str = "4/4"
     energy: float = 0.0
-    candidates: int = 2
+    candidates: int | None = None  # None: 2 on CPU, 8 on a GPU (batched, nearly free there)
     seed: int = 0
     device: str | None = None
     outputs: tuple[str, ...] = OUTPUTS
     keep_audio: bool = False
     soundfont: str | None = None
     instruments: dict[str, int] = field(default_factory=dict)
+    progression: tuple[str, ...] = ()
+    scale_lock: str = "soft"
     weights_dir: str | None = None
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
 
@@ -153,7 +156,8 @@ def compose(
     timings["timeline"] = time.perf_counter() - started
 
     device = pick_device(config.device)
-    stage_config = StageConfig(candidates=config.candidates, sampling=SamplingConfig())
+    candidates = config.candidates or (8 if device.type == "cuda" else 2)
+    stage_config = StageConfig(candidates=candidates, sampling=SamplingConfig())
     parts: dict[Role, tuple] = {}
     seeds: dict[str, int] = {}
     models: dict[str, dict] = {}
@@ -170,6 +174,7 @@ def compose(
             model,
             chords=parts.get(Role.CHORD, ()),
             melody=parts.get(Role.MELODY, ()),
+            request=_request(role, config, timeline, parts),
             config=StageConfig(stage_config.candidates, stage_config.sampling, seed),
         )
         parts[role] = result.events
@@ -239,6 +244,25 @@ def compose(
         project.save(paths["project"])
         written["project"] = paths["project"]
     return ComposeResult(written, timeline, score, timings, tuple(warnings))
+
+
+def _request(
+    role: Role, config: ComposeConfig, timeline: Timeline, parts: dict[Role, tuple]
+) -> StageRequest:
+    """The theory constraints a stage gets from the options (progression, scale lock)."""
+    try:
+        if role is Role.CHORD and config.progression:
+            return StageRequest(
+                forced_chords=progression_events(config.progression, timeline.key, timeline)
+            )
+        if role is Role.MELODY:
+            bias = scale_lock_bias(
+                config.scale_lock, timeline.key, parts[Role.CHORD], timeline.length
+            )
+            return StageRequest(pitch_bias=bias)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return StageRequest()
 
 
 def _options(config: ComposeConfig) -> dict:

@@ -35,7 +35,10 @@ class OutputExistsError(V2MError):
 
 
 class ConfigError(V2MError):
-    """An option value out of its valid range."""
+    """An option value that cannot be used (found only once the input is known, e.g. a
+    progression for section 5 of a 3-section video): a usage error, exit status 2."""
+
+    exit_code = 2
 
 
 class DataError(InputError):

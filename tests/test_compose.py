@@ -2,42 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import mido
 import numpy as np
 import pretty_midi
 import pytest
-import torch
 from scipy.stats import spearmanr
 
 from symbolic_v2m.cli import main
 from symbolic_v2m.compose import ComposeConfig, compose
-from symbolic_v2m.model import CPTransformer, ModelConfig, save_model
 from symbolic_v2m.project import load_project
-from symbolic_v2m.video.synthetic import SyntheticShot, write_synthetic_clip
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Untrained small models: the tests judge structure and alignment, not musicality."""
-    folder = tmp_path_factory.mktemp("weights")
-    for stage in ("chord", "melody", "accompaniment"):
-        torch.manual_seed(0)
-        config = ModelConfig(stage=stage, d_model=32, n_layers=1, n_heads=2, d_ff=64)
-        save_model(CPTransformer(config), folder / f"{stage}.safetensors")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def varied_clip(tmp_path_factory: pytest.TempPathFactory):
-    """Six 2.5-second shots from still to fast and back, hard cuts between them."""
-    speeds = (0.0, 0.05, 0.4, 0.15, 0.6, 0.02)
-    shots = [
-        SyntheticShot(2.5, speed=s, direction=40.0 * i, seed=3 + i) for i, s in enumerate(speeds)
-    ]
-    clip = write_synthetic_clip(tmp_path_factory.mktemp("clip") / "varied.mp4", shots)
-    return clip, speeds
 
 
 @pytest.fixture(scope="module")

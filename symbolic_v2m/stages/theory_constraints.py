@@ -1,0 +1,85 @@
+"""Music-theory constraints for the stages: a given chord progression, scale lock.
+
+- :func:`progression_events` turns ``--progression`` values into forced chord-stage events:
+  Roman numerals relative to the key (``"i VI III VII"``, with the sevenths and inversions
+  music21 understands) or chord symbols (``"Am F C G"``), one chord per bar, repeated to fill;
+  a value prefixed ``"N:"`` applies to section N only (``"2: ii V I"``), an unprefixed one to
+  every other section.
+- :func:`scale_lock_bias` is the melody's pitch bias: ``strict`` masks pitches outside the key's
+  scale unless they belong to the chord sounding at that tick (chord tones are always allowed);
+  ``soft`` lowers their logits by :data:`SOFT_PENALTY`; ``off`` does nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from symbolic_v2m.music.chords import chord_pitch_classes
+from symbolic_v2m.music.score import Chord, KeyChange
+from symbolic_v2m.music.theory import Key, parse_progression, scale_pitch_classes
+from symbolic_v2m.timeline import Timeline
+
+SCALE_LOCKS = ("strict", "soft", "off")
+SOFT_PENALTY = 2.5
+_SECTION = re.compile(r"^\s*(\d+)\s*:\s*(.*)$")
+
+
+def progression_events(
+    values: Sequence[str], key: KeyChange, timeline: Timeline
+) -> dict[int, list[dict]]:
+    """Forced chord events per bar (see the module doc). ``ValueError`` names the bad part."""
+    k = Key(key.tonic, key.mode)
+    default: list[tuple[int, str, int]] | None = None
+    by_section: dict[int, list[tuple[int, str, int]]] = {}
+    for value in values:
+        match = _SECTION.match(value)
+        text = match.group(2) if match else value
+        try:
+            chords = parse_progression(text, k)
+        except ValueError as exc:
+            raise ValueError(f"--progression {value!r}: {exc}") from None
+        if match:
+            section = int(match.group(1))
+            if not 1 <= section <= len(timeline.sections):
+                raise ValueError(
+                    f"--progression {value!r}: there are {len(timeline.sections)} sections"
+                )
+            by_section[section - 1] = chords
+        else:
+            default = chords
+    events: dict[int, list[dict]] = {}
+    for section in timeline.sections:
+        chords = by_section.get(section.index, default)
+        if not chords:
+            continue
+        for i, bar in enumerate(range(section.start_bar, section.end_bar)):
+            root, quality, bass = chords[i % len(chords)]
+            events[bar] = [{"position": 0, "root": root, "quality": quality, "bass": bass}]
+    return events
+
+
+def scale_lock_bias(
+    mode: str, key: KeyChange, chords: Sequence[Chord], length: int
+) -> np.ndarray | None:
+    """(length, 128) additive pitch bias for the melody, or ``None`` for ``off``."""
+    if mode not in SCALE_LOCKS:
+        raise ValueError(f"scale lock must be one of {', '.join(SCALE_LOCKS)}")
+    if mode == "off":
+        return None
+    scale = set(scale_pitch_classes(Key(key.tonic, key.mode)))
+    penalty = -np.inf if mode == "strict" else -SOFT_PENALTY
+    pcs = np.arange(128) % 12
+    outside = np.array([pc not in scale for pc in range(12)])
+    bias = np.zeros((length, 128))
+    bias[:, outside[pcs]] = penalty
+    for chord in chords:
+        tones = chord_pitch_classes(chord.root, chord.quality, chord.bass)
+        if not tones:
+            continue
+        allowed = np.isin(pcs, sorted(tones))
+        span = slice(max(chord.onset, 0), min(chord.offset, length))
+        bias[span, allowed] = 0.0
+    return bias

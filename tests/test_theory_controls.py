@@ -1,0 +1,75 @@
+"""Music-theory controls at composition time: key, scale lock, chord progressions."""
+
+from __future__ import annotations
+
+import pytest
+
+from symbolic_v2m.cli import main
+from symbolic_v2m.compose import ComposeConfig, compose
+from symbolic_v2m.errors import ConfigError
+from symbolic_v2m.music.chords import chord_pitch_classes
+from symbolic_v2m.music.theory import Key, parse_progression
+
+D_MINOR = Key(2, "minor")
+
+
+def _compose(clip, weights, tmp_path, **options):
+    config = ComposeConfig(weights_dir=str(weights), outputs=("midi", "project"), **options)
+    return compose(clip.path, tmp_path, config)
+
+
+def test_strict_scale_lock_keeps_every_melody_note_in_the_scale_or_chord(
+    varied_clip, tiny_weights, tmp_path
+) -> None:
+    clip, _ = varied_clip
+    result = _compose(clip, tiny_weights, tmp_path, key="D minor", scale_lock="strict")
+    score = result.score
+    assert (score.keys[0].tonic, score.keys[0].mode) == (2, "minor")
+    scale = set(D_MINOR.scale())
+    assert score.melody
+    for note in score.melody:
+        chord = score.chord_at(note.onset)
+        tones = chord_pitch_classes(chord.root, chord.quality, chord.bass) if chord else set()
+        assert note.pitch % 12 in scale | tones, note
+
+
+def test_progression_is_followed_in_every_bar(varied_clip, tiny_weights, tmp_path) -> None:
+    clip, _ = varied_clip
+    result = _compose(clip, tiny_weights, tmp_path, key="Dm", progression=("i VI III VII",))
+    expected = [(r, q) for r, q, _ in parse_progression("i VI III VII", D_MINOR)]
+    score, timeline = result.score, result.timeline
+    for section in timeline.sections:
+        for i, bar in enumerate(range(section.start_bar, section.end_bar)):
+            start, end = timeline.bar_starts[bar], timeline.bar_starts[bar + 1]
+            in_bar = [c for c in score.chords if start <= c.onset < end]
+            assert [(c.root, c.quality) for c in in_bar] == [expected[i % 4]], bar
+
+
+def test_section_progressions(varied_clip, tiny_weights, tmp_path) -> None:
+    clip, _ = varied_clip
+    result = _compose(clip, tiny_weights, tmp_path, key="C", progression=("2: ii V I",))
+    timeline = result.timeline
+    second = timeline.sections[1]
+    start = timeline.bar_starts[second.start_bar]
+    first_chords = [c for c in result.score.chords if c.onset == start]
+    assert [(c.root, c.quality) for c in first_chords] == [(2, "min")]
+    with pytest.raises(ConfigError, match="sections"):
+        _compose(clip, tiny_weights, tmp_path / "x", key="C", progression=("9: I V",))
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["--key", "H major"], "--key"),
+        (["--progression", "i XYZ"], "--progression"),
+        (["--scale-lock", "loose"], "--scale-lock"),
+        (["--energy", "3"], "--energy"),
+    ],
+)
+def test_invalid_theory_input_is_a_usage_error(varied_clip, tmp_path, capsys, args, option):
+    clip, _ = varied_clip
+    out = tmp_path / "out"
+    assert main(["compose", str(clip.path), "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err
+    assert option in err and "Traceback" not in err
+    assert not out.exists()
