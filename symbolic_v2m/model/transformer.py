@@ -198,7 +198,10 @@ class CPTransformer(nn.Module):
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
-            nn.init.normal_(module.weight, std=0.02)
+            # unit scale, like the sinusoidal tick encoding they are added to: at 0.02 the token
+            # content was ~1% of the input, and Adam needed ~1,000 steps (lr / step) to grow it,
+            # which kept the root and pitch losses at their no-information level that long
+            nn.init.normal_(module.weight, std=1.0)
 
     def hidden(
         self,

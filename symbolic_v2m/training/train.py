@@ -47,7 +47,7 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     seq_len: int = 512
     batch_size: int = 16
-    lr: float = 3e-4
+    lr: float = 6e-4
     weight_decay: float = 0.01
     warmup_steps: int = 100
     min_lr_ratio: float = 0.1
