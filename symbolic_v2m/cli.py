@@ -366,6 +366,149 @@ def compose(
         click.echo(f"wrote {path}")
 
 
+def _bar_range(ctx: click.Context, param: click.Parameter, value: str | None):
+    if value is None:
+        return None
+    first, _, last = value.partition("-")
+    try:
+        a, b = int(first), int(last or first)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a bar range like 9-16") from None
+    if not 1 <= a <= b:
+        raise click.BadParameter(f"{value!r}: bars count from 1 and the range must not be empty")
+    return a, b
+
+
+def _clock(text: str) -> float:
+    parts = text.strip().split(":")
+    if not 1 <= len(parts) <= 3:
+        raise ValueError(text)
+    seconds = 0.0
+    for part in parts:
+        seconds = seconds * 60 + float(part)
+    return seconds
+
+
+def _time_range(ctx: click.Context, param: click.Parameter, value: str | None):
+    if value is None:
+        return None
+    start, sep, end = value.partition("-")
+    try:
+        a, b = _clock(start), _clock(end)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a time range like 0:12-0:24") from None
+    if not sep or not 0 <= a < b:
+        raise click.BadParameter(f"{value!r}: the end must come after the start")
+    return a, b
+
+
+@app.command()
+@click.argument("project", type=click.Path(path_type=Path))
+@click.option("--bars", callback=_bar_range, help="Bars to regenerate, e.g. 9-16 (from 1).")
+@click.option("--section", type=click.IntRange(min=1), help="A section to regenerate (from 1).")
+@click.option("--time", "time_span", callback=_time_range, help="A time span, e.g. 0:12-0:24.")
+@click.option(
+    "--stage",
+    type=click.Choice(["chord", "melody", "accompaniment", "all"]),
+    default="all",
+    show_default=True,
+)
+@click.option("--keep", is_flag=True, help="Do not regenerate the stages after --stage.")
+@click.option("--key", help="Key for the span, e.g. 'D minor'.")
+@click.option(
+    "--progression",
+    multiple=True,
+    callback=_progression,
+    help="Chords for the span's bars (as for compose).",
+)
+@click.option("--scale-lock", type=click.Choice(["strict", "soft", "off"]))
+@click.option("--energy", type=click.FloatRange(-1, 1), help="Busier (+) or calmer (-) span.")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option(
+    "--variations",
+    type=click.IntRange(1, 16),
+    default=1,
+    show_default=True,
+    help="Alternatives written side by side (NAME.var2.mid ...); the first is applied.",
+)
+@click.option(
+    "--from-midi",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A MIDI you edited in a DAW: its parts are kept as given.",
+)
+@click.option(
+    "--only",
+    "only",
+    type=click.Choice(["midi", "all"]),
+    default="all",
+    show_default=True,
+    help="midi: skip MusicXML, PNG, WAV and MP4.",
+)
+@click.option("--revert", is_flag=True, help="Undo the last regeneration.")
+@click.option("--device", help="cpu, cuda or cuda:N (default: CUDA when present).")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+def regenerate(
+    project: Path,
+    bars: tuple[int, int] | None,
+    section: int | None,
+    time_span: tuple[float, float] | None,
+    stage: str,
+    keep: bool,
+    key: str | None,
+    progression: tuple[str, ...],
+    scale_lock: str | None,
+    energy: float | None,
+    seed: int,
+    variations: int,
+    from_midi: Path | None,
+    only: str,
+    revert: bool,
+    device: str | None,
+    quiet: bool,
+) -> None:
+    """Regenerate stages over bars, a section or a time span of a composition's PROJECT file."""
+    from symbolic_v2m.compose import RegenerateRequest
+    from symbolic_v2m.compose import regenerate as run_regenerate
+
+    if sum(x is not None for x in (bars, section, time_span)) > 1:
+        raise click.UsageError("give at most one of --bars, --section, --time")
+    if key is not None:
+        from symbolic_v2m.music.theory import parse_key
+
+        try:
+            parse_key(key)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--key") from None
+    if from_midi is not None and not from_midi.is_file():
+        raise click.BadParameter(f"{from_midi} not found", param_hint="--from-midi")
+    request = RegenerateRequest(
+        bars=bars,
+        section=section,
+        time=time_span,
+        stage=stage,
+        keep=keep,
+        key=key,
+        progression=progression,
+        scale_lock=scale_lock,
+        energy=energy,
+        seed=seed,
+        variations=variations,
+        from_midi=str(from_midi) if from_midi else None,
+        outputs=("midi",) if only == "midi" else ("midi", "musicxml", "png", "wav", "mp4"),
+        revert=revert,
+        device=device,
+    )
+    result = run_regenerate(project, request)
+    if quiet:
+        return
+    verb = "reverted" if revert else "regenerated"
+    click.echo(f"{verb} {', '.join(result.stages)} in bars {result.bars[0]}-{result.bars[1]}")
+    for warning in result.warnings:
+        click.echo(f"  warning: {warning}")
+    for path in result.files.values():
+        click.echo(f"wrote {path}")
+
+
 @app.group()
 def dataset() -> None:
     """Prepare training corpora and inspect them."""

@@ -82,6 +82,7 @@ class Project:
     models: dict[str, Any]
     seeds: dict[str, int]
     outputs: dict[str, str] = field(default_factory=dict)
+    tracks: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     version: int = SCHEMA_VERSION
     created_by: str = __version__

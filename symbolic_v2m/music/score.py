@@ -277,14 +277,22 @@ class Score:
         return self.tempo.seconds(tick)
 
 
-def clip_notes(notes: tuple[Note, ...], end: int) -> tuple[Note, ...]:
+def clip_notes(
+    notes: tuple[Note, ...], end: int, durations: tuple[int, ...] | None = None
+) -> tuple[Note, ...]:
     """Notes that start before ``end``, shortened so that none sounds past it (the piece's
-    last bar line: the music ends with the video)."""
-    return tuple(
-        Note(n.onset, min(n.duration, end - n.onset), n.pitch, n.velocity)
-        for n in notes
-        if n.onset < end
-    )
+    last bar line: the music ends with the video). With ``durations`` (sorted, containing 1),
+    a shortened note takes the longest allowed duration that fits, so it stays encodable."""
+
+    def fit(note: Note) -> int:
+        room = end - note.onset
+        if note.duration <= room:
+            return note.duration
+        if durations is None:
+            return room
+        return max(d for d in durations if d <= room)
+
+    return tuple(Note(n.onset, fit(n), n.pitch, n.velocity) for n in notes if n.onset < end)
 
 
 def note_order(note: Note) -> tuple[int, int, int, int]:

@@ -32,7 +32,8 @@ class StageRequest:
     ``forced_chords`` maps a bar to the chords it must have, as dicts of ``position``, ``root``,
     ``quality``, ``bass`` (a user's progression). ``pitch_bias`` is added to the pitch logits at
     every tick (scale lock; ``-inf`` masks). ``prompt`` is a token prefix to continue from, and
-    ``end_bar`` stops generation after that bar (regenerating a span).
+    ``end_bar`` stops generation before that bar (regenerating a span). ``keys`` replaces the
+    timeline's single key (e.g. a modulation for a regenerated span).
     """
 
     forced_chords: dict[int, list[dict]] = field(default_factory=dict)
@@ -41,6 +42,7 @@ class StageRequest:
     density_offset: int = 0
     prompt: np.ndarray | None = None
     end_bar: int | None = None
+    keys: tuple[KeyChange, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -61,14 +63,18 @@ class StageResult:
     tokens: TokenSequence
     scores: tuple[float, ...]
     chosen: int
+    candidates: tuple[tuple, ...] = ()  # every candidate's events, in generation order
 
 
 def stage_context(
-    timeline: Timeline, chords: tuple[Chord, ...] = (), melody: tuple[Note, ...] = ()
+    timeline: Timeline,
+    chords: tuple[Chord, ...] = (),
+    melody: tuple[Note, ...] = (),
+    keys: tuple[KeyChange, ...] | None = None,
 ) -> StageContext:
     """The context families a stage sees: the timeline's bars, key and sections, and the parts
     already written."""
-    keys: tuple[KeyChange, ...] = (timeline.key,)
+    keys = keys or (timeline.key,)
     return StageContext.build(timeline.meters, keys, timeline.phrase_starts, chords, melody)
 
 
@@ -92,7 +98,7 @@ def write_part(
     role = Role(role)
     if model.spec.role is not role:
         raise ValueError(f"a {model.spec.role.value} model cannot write the {role.value} part")
-    context = stage_context(timeline, chords, melody)
+    context = stage_context(timeline, chords, melody, request.keys)
     meters = timeline.meters if request.end_bar is None else timeline.meters[: request.end_bar]
     density = np.array(timeline.density[role.value], dtype=np.int64)[: len(meters)]
     if request.density_offset:
@@ -137,7 +143,7 @@ def write_part(
         for events in parts
     )
     best = int(np.argmax(scores))
-    return StageResult(role, parts[best], candidates[best], scores, best)
+    return StageResult(role, parts[best], candidates[best], scores, best, tuple(parts))
 
 
 def with_seed(config: StageConfig, seed: int) -> StageConfig:

@@ -11,7 +11,8 @@ more arousal and faster tempi):
   :mod:`symbolic_v2m.timeline.controls`) and its cut rate (30 cuts a minute = 1);
 - preferred tempo: 80 + 50 x arousal quarter notes a minute, or the video's own visual tempo
   folded by octaves next to that, when the visual tempo is confident;
-- velocity scale 0.8 + 0.35 x arousal.
+- velocity scale 0.7 + 0.3 x arousal (never above 1, so exported velocities are never
+  clipped and a DAW round trip can undo the scaling exactly).
 """
 
 from __future__ import annotations
@@ -70,5 +71,5 @@ def estimate_mood(features: VideoFeatures, controls: ControlConfig | None = None
         arousal=arousal,
         mode="major" if valence >= MAJOR_VALENCE else "minor",
         preferred_qpm=float(preferred),
-        velocity_scale=0.8 + 0.35 * arousal,
+        velocity_scale=0.7 + 0.3 * arousal,
     )
