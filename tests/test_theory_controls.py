@@ -73,3 +73,18 @@ def test_invalid_theory_input_is_a_usage_error(varied_clip, tmp_path, capsys, ar
     err = capsys.readouterr().err
     assert option in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_three_four_time(varied_clip, tiny_weights, tmp_path) -> None:
+    import mido
+
+    clip, _ = varied_clip
+    result = _compose(clip, tiny_weights, tmp_path, time_signature="3/4")
+    meters = {str(m) for m in result.score.meters[1:-1]}
+    assert meters == {"3/4"}
+    signatures = [
+        (m.numerator, m.denominator)
+        for m in mido.MidiFile(str(result.files["midi"])).tracks[0]
+        if m.type == "time_signature"
+    ]
+    assert (3, 4) in signatures
