@@ -205,6 +205,49 @@ def _progression(ctx: click.Context, param: click.Parameter, values: tuple[str, 
     return tuple(values)
 
 
+def _energy(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
+    """``0.4`` (the whole piece) and ``N:-0.5`` (section N) -> (global, {section: energy})."""
+    overall = 0.0
+    sections: dict[int, float] = {}
+    for value in values:
+        section, sep, number = value.rpartition(":")
+        try:
+            energy = float(number)
+            index = int(section) if sep else None
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not an energy like 0.5 or 2:-0.3") from None
+        if not -1 <= energy <= 1 or (index is not None and index < 1):
+            raise click.BadParameter(f"{value!r}: energy is -1..1 and sections count from 1")
+        if index is None:
+            overall = energy
+        else:
+            sections[index] = energy
+    return overall, sections
+
+
+def _ranges(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
+    """``melody=C4-C6`` or ``accompaniment=36-72`` -> {role: (low, high)}."""
+    import pretty_midi
+
+    def pitch(text: str) -> int:
+        return int(text) if text.isdigit() else pretty_midi.note_name_to_number(text)
+
+    out = {}
+    for value in values:
+        role, _, span = value.partition("=")
+        low, _, high = span.partition("-")
+        try:
+            lo, hi = pitch(low), pitch(high)
+        except (ValueError, KeyError):
+            raise click.BadParameter(
+                f"{value!r} is not ROLE=LOW-HIGH (e.g. melody=C4-C6)"
+            ) from None
+        if role not in ("melody", "accompaniment") or not 0 <= lo < hi <= 127:
+            raise click.BadParameter(f"{value!r}: ROLE is melody or accompaniment, LOW < HIGH")
+        out[role] = (lo, hi)
+    return out
+
+
 def _only(ctx: click.Context, param: click.Parameter, value: str | None):
     from symbolic_v2m.compose import OUTPUTS
 
@@ -246,10 +289,18 @@ def _only(ctx: click.Context, param: click.Parameter, value: str | None):
 )
 @click.option(
     "--energy",
-    type=click.FloatRange(-1, 1),
-    default=0.0,
-    show_default=True,
-    help="Busier (+) or calmer (-) than the motion alone suggests.",
+    "energy",
+    multiple=True,
+    callback=_energy,
+    help="-1..1: busier (+) or calmer (-) than the motion suggests; 'N:0.5' for section N "
+    "only (repeatable).",
+)
+@click.option(
+    "--range",
+    "pitch_ranges",
+    multiple=True,
+    callback=_ranges,
+    help="ROLE=LOW-HIGH pitch range, e.g. melody=C4-C6 or accompaniment=36-72.",
 )
 @click.option(
     "--candidates",
@@ -301,7 +352,8 @@ def compose(
     key: str | None,
     mode: str | None,
     time_signature: str,
-    energy: float,
+    energy: tuple[float, dict[int, float]],
+    pitch_ranges: dict[str, tuple[int, int]],
     candidates: int | None,
     seed: int,
     device: str | None,
@@ -332,7 +384,9 @@ def compose(
         key=key,
         mode=mode,
         time_signature=time_signature,
-        energy=energy,
+        energy=energy[0],
+        section_energy=energy[1],
+        pitch_ranges=pitch_ranges,
         candidates=candidates,
         seed=seed,
         device=device,

@@ -60,6 +60,8 @@ class ComposeConfig:
     mode: str | None = None
     time_signature: str = "4/4"
     energy: float = 0.0
+    section_energy: dict[int, float] = field(default_factory=dict)
+    pitch_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)
     candidates: int | None = None  # None: 2 on CPU, 8 on a GPU (batched, nearly free there)
     seed: int = 0
     device: str | None = None
@@ -110,6 +112,7 @@ def _timeline_config(config: ComposeConfig) -> TimelineConfig:
         key=key,
         mode=config.mode,
         controls=ControlConfig(energy=config.energy),
+        section_energy={int(k): float(v) for k, v in config.section_energy.items()},
     )
 
 
@@ -286,14 +289,16 @@ def _request(
             return StageRequest(
                 forced_chords=progression_events(config.progression, timeline.key, timeline)
             )
+        pitch_range = config.pitch_ranges.get(role.value)
+        pitch_range = tuple(pitch_range) if pitch_range else None
         if role is Role.MELODY:
             bias = scale_lock_bias(
                 config.scale_lock, timeline.key, parts[Role.CHORD], timeline.length
             )
-            return StageRequest(pitch_bias=bias)
+            return StageRequest(pitch_bias=bias, pitch_range=pitch_range)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    return StageRequest()
+    return StageRequest(pitch_range=pitch_range)
 
 
 def _options(config: ComposeConfig) -> dict:

@@ -88,3 +88,27 @@ def test_three_four_time(varied_clip, tiny_weights, tmp_path) -> None:
         if m.type == "time_signature"
     ]
     assert (3, 4) in signatures
+
+
+def test_section_energy_and_pitch_range(varied_clip, tiny_weights, tmp_path) -> None:
+    clip, _ = varied_clip
+    plain = _compose(clip, tiny_weights, tmp_path / "plain")
+    busy = _compose(
+        clip,
+        tiny_weights,
+        tmp_path / "busy",
+        section_energy={2: 1.0},
+        pitch_ranges={"melody": (60, 72)},
+    )
+    second = busy.timeline.sections[1]
+    bars = range(second.start_bar, second.end_bar)
+    assert sum(busy.timeline.density["melody"][b] for b in bars) > sum(
+        plain.timeline.density["melody"][b] for b in bars
+    )
+    others = [b for b in range(len(busy.timeline.meters)) if b not in bars]
+    assert [busy.timeline.density["melody"][b] for b in others] == [
+        plain.timeline.density["melody"][b] for b in others
+    ]
+    # the range is a soft bias: an untrained model still strays, but much less often
+    inside = [60 <= n.pitch <= 72 for n in busy.score.melody]
+    assert sum(inside) / len(inside) >= 0.6

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from symbolic_v2m.errors import ConfigError
 from symbolic_v2m.music.score import TICKS_PER_BEAT, KeyChange, TempoMap, TimeSignature
 from symbolic_v2m.timeline.controls import (
     ControlConfig,
@@ -35,6 +36,8 @@ class TimelineConfig:
     mode: str | None = None
     min_cut_strength: float = 0.0
     controls: ControlConfig = field(default_factory=ControlConfig)
+    #: extra energy (-1..1) for some sections (1-based), on top of ``controls.energy``
+    section_energy: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,17 @@ def build_timeline(
     length = int(bar_starts[-1])
     speeds = bar_speeds(features.times, features.flow_speed, plan.tempo, bar_starts)
     q = motion_quantiles(speeds, config.controls)
+    sections = _sections(plan.cuts, len(meters), plan.tempo, bar_starts, duration)
+    for number, energy in config.section_energy.items():
+        if not 1 <= number <= len(sections):
+            raise ConfigError(f"--energy {number}:{energy:g}: there are {len(sections)} sections")
+        section = sections[number - 1]
+        span = slice(section.start_bar, section.end_bar)
+        q[span] = np.clip(
+            q[span] + 0.25 * energy,
+            config.controls.quantile_floor,
+            1 - config.controls.quantile_floor,
+        )
     stages = calibration["stages"]
     density = {
         role: tuple(int(d) for d in density_classes(q, meters, stages[role]["density"]))
@@ -184,7 +198,7 @@ def build_timeline(
         key=key,
         mood=mood,
         cuts=plan.cuts,
-        sections=_sections(plan.cuts, len(meters), plan.tempo, bar_starts, duration),
+        sections=sections,
         bar_speed=tuple(float(s) for s in speeds),
         density=density,
         strength=tuple(sorted(by_tick.items())),
