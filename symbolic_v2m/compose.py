@@ -32,7 +32,11 @@ from symbolic_v2m.music.score import KeyChange, Role, Score, TimeSignature, clip
 from symbolic_v2m.music.vocab import DURATIONS
 from symbolic_v2m.project import Project, file_sha256, score_to_dict, timeline_to_dict
 from symbolic_v2m.stages import StageConfig, StageRequest, write_part
-from symbolic_v2m.stages.theory_constraints import progression_events, scale_lock_bias
+from symbolic_v2m.stages.theory_constraints import (
+    chord_tone_bias,
+    progression_events,
+    scale_lock_bias,
+)
 from symbolic_v2m.timeline import ControlConfig, Timeline, TimelineConfig, build_timeline
 from symbolic_v2m.video import AnalysisConfig, VideoFeatures, analyze_video
 
@@ -292,10 +296,13 @@ def _request(
         pitch_range = config.pitch_ranges.get(role.value)
         pitch_range = tuple(pitch_range) if pitch_range else None
         if role is Role.MELODY:
-            bias = scale_lock_bias(
+            bias = chord_tone_bias(parts[Role.CHORD], timeline.bar_starts, timeline.length)
+            lock = scale_lock_bias(
                 config.scale_lock, timeline.key, parts[Role.CHORD], timeline.length
             )
-            return StageRequest(pitch_bias=bias, pitch_range=pitch_range)
+            return StageRequest(
+                pitch_bias=bias if lock is None else bias + lock, pitch_range=pitch_range
+            )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return StageRequest(pitch_range=pitch_range)
@@ -537,12 +544,15 @@ def regenerate(project_path: Path, request: RegenerateRequest) -> RegenerateResu
                             forced_chords={bar: ev for bar, ev in forced.items() if a <= bar < b},
                         )
                     if role is Role.MELODY:
-                        bias = scale_lock_bias(
+                        bias = chord_tone_bias(version.chords, timeline.bar_starts, timeline.length)
+                        lock = scale_lock_bias(
                             request.scale_lock or config.scale_lock,
                             span_key,
                             version.chords,
                             timeline.length,
                         )
+                        if lock is not None:
+                            bias = bias + lock
                         stage_request = replace(stage_request, pitch_bias=bias)
                 except ValueError as exc:
                     raise ConfigError(str(exc)) from None

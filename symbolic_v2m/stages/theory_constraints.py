@@ -83,3 +83,35 @@ def scale_lock_bias(
         span = slice(max(chord.onset, 0), min(chord.offset, length))
         bias[span, allowed] = 0.0
     return bias
+
+
+#: Logit bonus for chord tones on the strong beats of a bar (the first and, in 4/4, the third):
+#: exp(2.0) ~ 7x the odds, which makes a chord tone the likely choice there without forcing one.
+CHORD_TONE_BONUS = 2.0
+
+
+def chord_tone_bias(
+    chords: Sequence[Chord], bar_starts: np.ndarray, length: int, bonus: float = CHORD_TONE_BONUS
+) -> np.ndarray:
+    """(length, 128) bias favouring the sounding chord's tones on each bar's strong beats.
+
+    Melody notes on strong beats are chord tones in most tonal music (the basis of chord-scale
+    and species-counterpoint teaching); the models learn this only slowly, so the melody stage
+    gets this nudge by default.
+    """
+    bias = np.zeros((length, 128))
+    pcs = np.arange(128) % 12
+    strong = []
+    for start, end in zip(bar_starts[:-1], bar_starts[1:], strict=True):
+        strong.append(int(start))
+        if end - start == 16:
+            strong.append(int(start) + 8)
+    for chord in chords:
+        tones = chord_pitch_classes(chord.root, chord.quality, chord.bass)
+        if not tones:
+            continue
+        allowed = np.isin(pcs, sorted(tones))
+        for tick in strong:
+            if chord.onset <= tick < min(chord.offset, length):
+                bias[tick, allowed] += bonus
+    return bias
