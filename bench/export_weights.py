@@ -111,18 +111,27 @@ def card(
         "",
         "## Candidates (chosen by validation loss, not by size)",
         "",
-        "| run | d_model | layers | parameters | training tokens | best valid loss (epoch) |",
-        "|---|---|---|---|---|---|",
+        "| run | d_model | layers | peak lr | parameters | training tokens | "
+        "best valid loss (epoch) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for cand in candidates:
         cc = cand["config"]
         model = load_model(cand["run"] / "best.safetensors", "cpu")
         lines.append(
-            f"| {cand['run'].name} | {cc['model']['d_model']} | {cc['model']['n_layers']} | "
-            f"{model.n_parameters():,} | "
+            f"| {cand['run']} | {cc['model']['d_model']} | {cc['model']['n_layers']} | "
+            f"{cc['lr']:g} | {model.n_parameters():,} | "
             f"{cc['epochs'] * cc['steps_per_epoch'] * cc['batch_size'] * cc['seq_len']:,} | "
             f"{cand['best']['valid']['loss']:.3f} ({cand['best']['epoch']}) |"
         )
+    if any("old" in str(c["run"]) for c in candidates):
+        lines += [
+            "",
+            "`runs/old/*` are the first attempt, with token embeddings initialised at 0.02: the "
+            "token content was a small fraction of the input next to the tick encoding and the "
+            "root and pitch losses stayed near their no-information level for most of the run "
+            "(docs/ARCHITECTURE.md).",
+        ]
     lines += [
         "",
         "Loss per epoch of the chosen run:",
