@@ -33,6 +33,8 @@ from symbolic_v2m.music.score import Role, TimeSignature
 from symbolic_v2m.music.tokens import TOKEN_DTYPE, StageContext, TokenSequence
 from symbolic_v2m.music.vocab import MAX_STRENGTH, StageSpec
 
+#: When the cache reaches the model's context, drop this many of its oldest positions.
+WINDOW_SLACK = 128
 #: Extra notes a simu-note of strength MAX_STRENGTH may take (strength is clamped there).
 _MAX_EXTRA_NOTES = 4
 
@@ -258,7 +260,7 @@ class Sampler:
         return logits
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def generate(
     model: CPTransformer,
     context: StageContext,
@@ -323,7 +325,8 @@ def generate(
         next_type = _sample(type_logits, temperature, top_p, gen)
         kinds = [sampler.types.value(int(t)) for t in next_type]
         # 2) the families of that type
-        family_logits = model.family_logits(h, next_type.to(device))
+        needed = {f for k in set(kinds) for f in spec.type_families.get(k, ())}
+        family_logits = model.family_logits(h, next_type.to(device), needed) if needed else {}
         new = np.zeros((n, width), dtype=TOKEN_DTYPE)
         new[:, 0] = next_type.cpu().numpy()
         # quality before root and bass: a no-chord ("N") has neither
@@ -372,7 +375,8 @@ def generate(
         ticks.append(new_ticks[:, None])
         if cache is not None:
             if cache.length >= window:
-                cache.trim(window - 1)
+                # trim in chunks: one copy every WINDOW_SLACK steps instead of one every step
+                cache.trim(window - WINDOW_SLACK)
             feed_tokens = torch.as_tensor(new[:, None], device=device).long()
             feed_ticks = torch.as_tensor(new_ticks[:, None], device=device)
         else:

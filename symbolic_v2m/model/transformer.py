@@ -65,33 +65,48 @@ class ModelConfig:
 
 
 class KVCache:
-    """Keys and values of every layer for the tokens seen so far: (B, H, T, Dh) per layer."""
+    """Keys and values of every layer for the tokens seen so far: (B, H, T, Dh) per layer.
+
+    Stored in buffers that grow by doubling, so appending one token copies nothing but that
+    token (a concatenation per step would copy the whole cache, every layer, every step).
+    """
 
     def __init__(self, n_layers: int) -> None:
         self.keys: list[Tensor | None] = [None] * n_layers
         self.values: list[Tensor | None] = [None] * n_layers
+        self.lengths = [0] * n_layers
 
     @property
     def length(self) -> int:
-        return 0 if self.keys[0] is None else self.keys[0].shape[2]
+        return self.lengths[0]
 
     def layer_length(self, layer: int) -> int:
-        k = self.keys[layer]
-        return 0 if k is None else k.shape[2]
+        return self.lengths[layer]
 
     def append(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Add (B, H, t, Dh) keys/values for ``layer``; returns the full (B, H, T, Dh) ones."""
-        if self.keys[layer] is not None:
-            k = torch.cat([self.keys[layer], k], dim=2)
-            v = torch.cat([self.values[layer], v], dim=2)
-        self.keys[layer], self.values[layer] = k, v
-        return k, v
+        n, t = self.lengths[layer], k.shape[2]
+        buffer = self.keys[layer]
+        if buffer is None or n + t > buffer.shape[2]:
+            capacity = max(2 * (n + t), 256)
+            keys = k.new_empty(k.shape[0], k.shape[1], capacity, k.shape[3])
+            values = v.new_empty(v.shape[0], v.shape[1], capacity, v.shape[3])
+            if buffer is not None:
+                keys[:, :, :n] = buffer[:, :, :n]
+                values[:, :, :n] = self.values[layer][:, :, :n]
+            self.keys[layer], self.values[layer] = keys, values
+        self.keys[layer][:, :, n : n + t] = k
+        self.values[layer][:, :, n : n + t] = v
+        self.lengths[layer] = n + t
+        return self.keys[layer][:, :, : n + t], self.values[layer][:, :, : n + t]
 
     def trim(self, keep: int) -> None:
         """Keep only the last ``keep`` positions (a sliding window for long pieces)."""
-        for i, (k, v) in enumerate(zip(self.keys, self.values, strict=True)):
-            if k is not None and k.shape[2] > keep:
-                self.keys[i], self.values[i] = k[:, :, -keep:], v[:, :, -keep:]
+        for i, n in enumerate(self.lengths):
+            if self.keys[i] is not None and n > keep:
+                self.keys[i][:, :, :keep] = self.keys[i][:, :, n - keep : n].clone()
+                self.values[i][:, :, :keep] = self.values[i][:, :, n - keep : n].clone()
+                self.lengths[i] = keep
 
     def select(self, index: Tensor) -> None:
         """Keep the batch rows ``index`` (e.g. the surviving candidates)."""
@@ -133,6 +148,8 @@ class Block(nn.Module):
         dropout = self.dropout if self.training else 0.0
         if past == 0 and pad_mask is None:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)
+        elif t == 1 and pad_mask is None:  # one new token: every cached key is in its past
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
         else:
             # queries at positions past..past+t-1 see keys 0..their own position
             total = k.shape[2]
@@ -233,10 +250,17 @@ class CPTransformer(nn.Module):
         """(..., D) -> (..., n_types) logits of the next token's type."""
         return self.type_head(h)
 
-    def family_logits(self, h: Tensor, next_type: Tensor) -> dict[str, Tensor]:
-        """Logits of every other predicted family given the next token's type (...,)."""
+    def family_logits(
+        self, h: Tensor, next_type: Tensor, names: set[str] | None = None
+    ) -> dict[str, Tensor]:
+        """Logits of the other predicted families (or only ``names``) given the next token's
+        type (...,)."""
         joint = self.joint(torch.cat([h, self.type_embedding(next_type)], dim=-1))
-        return {key[2:]: head(joint) for key, head in self.heads.items()}
+        return {
+            key[2:]: head(joint)
+            for key, head in self.heads.items()
+            if names is None or key[2:] in names
+        }
 
     def forward(
         self, tokens: Tensor, ticks: Tensor, pad_mask: Tensor | None = None
