@@ -53,7 +53,7 @@ $(STAMP): pyproject.toml Makefile
 
 demo: setup
 	$(BIN)/python -m symbolic_v2m.video.synthetic $(DEMO_DIR)/demo_clip.mp4
-	$(BIN)/symbolic-v2m compose $(DEMO_DIR)/demo_clip.mp4 --out $(DEMO_DIR) --force
+	$(BIN)/symbolic-v2m compose $(DEMO_DIR)/demo_clip.mp4 --out $(DEMO_DIR)/soundtrack --force
 
 test: setup
 	$(BIN)/python -m pytest -q -rs tests
