@@ -112,3 +112,28 @@ def test_section_energy_and_pitch_range(varied_clip, tiny_weights, tmp_path) -> 
     # the range is a soft bias: an untrained model still strays, but much less often
     inside = [60 <= n.pitch <= 72 for n in busy.score.melody]
     assert sum(inside) / len(inside) >= 0.6
+
+
+def test_default_models_put_chord_tones_on_strong_beats_under_a_progression(
+    varied_clip, tmp_path
+) -> None:
+    """With the shipped models: at least 70% of strong-beat melody notes are chord tones."""
+    clip, _ = varied_clip
+    hits = []
+    for seed in (0, 1):
+        config = ComposeConfig(
+            key="Am", progression=("i VI III VII",), outputs=("midi",), seed=seed
+        )
+        result = compose(clip.path, tmp_path / str(seed), config)
+        score, starts = result.score, result.timeline.bar_starts
+        strong = {int(a) for a in starts[:-1]} | {
+            int(a) + 8 for a, b in zip(starts[:-1], starts[1:], strict=True) if b - a == 16
+        }
+        for note in score.melody:
+            chord = score.chord_at(note.onset)
+            if note.onset in strong and chord is not None:
+                hits.append(
+                    note.pitch % 12 in chord_pitch_classes(chord.root, chord.quality, chord.bass)
+                )
+    assert len(hits) >= 10
+    assert sum(hits) / len(hits) >= 0.7, sum(hits) / len(hits)
