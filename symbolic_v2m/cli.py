@@ -285,7 +285,7 @@ def _only(ctx: click.Context, param: click.Parameter, value: str | None):
 @click.option("--key", help="Key, e.g. 'D minor', Dm, F#, 'Bb major' (default: from the mood).")
 @click.option("--mode", type=click.Choice(["major", "minor"]), help="Mode when no --key.")
 @click.option(
-    "--time-signature", type=click.Choice(["4/4", "3/4"]), default="4/4", show_default=True
+    "--time-signature", type=click.Choice(["4/4", "3/4", "6/8"]), default="4/4", show_default=True
 )
 @click.option(
     "--energy",

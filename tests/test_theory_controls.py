@@ -75,19 +75,19 @@ def test_invalid_theory_input_is_a_usage_error(varied_clip, tmp_path, capsys, ar
     assert not out.exists()
 
 
-def test_three_four_time(varied_clip, tiny_weights, tmp_path) -> None:
+@pytest.mark.parametrize("meter", ["3/4", "6/8"])
+def test_triple_and_compound_time(varied_clip, tiny_weights, tmp_path, meter) -> None:
     import mido
 
     clip, _ = varied_clip
-    result = _compose(clip, tiny_weights, tmp_path, time_signature="3/4")
-    meters = {str(m) for m in result.score.meters[1:-1]}
-    assert meters == {"3/4"}
+    result = _compose(clip, tiny_weights, tmp_path, time_signature=meter)
+    assert {str(m) for m in result.score.meters[1:-1]} == {meter}
     signatures = [
-        (m.numerator, m.denominator)
+        f"{m.numerator}/{m.denominator}"
         for m in mido.MidiFile(str(result.files["midi"])).tracks[0]
         if m.type == "time_signature"
     ]
-    assert (3, 4) in signatures
+    assert meter in signatures
 
 
 def test_section_energy_and_pitch_range(varied_clip, tiny_weights, tmp_path) -> None:

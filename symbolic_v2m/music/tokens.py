@@ -33,6 +33,7 @@ import numpy as np
 from symbolic_v2m.music.score import Chord, KeyChange, Note, Role, Score, TempoMap, TimeSignature
 from symbolic_v2m.music.vocab import (
     MAX_STRENGTH,
+    METERS,
     PHRASE_HORIZON,
     PROGRESS_BUCKETS,
     StageSpec,
@@ -61,6 +62,20 @@ class TokenSequence:
     @property
     def spec(self) -> StageSpec:
         return stage_spec(self.role)
+
+
+def vocabulary_meter(meter: TimeSignature, ticks_per_beat: int = 4) -> TimeSignature:
+    """The vocabulary's meter for a bar: itself, or the one with the same length in ticks
+    (6/8 -> 3/4: POP909 has no compound metre to learn from, see ``vocab.METERS``)."""
+    if meter in METERS:
+        return meter
+    ticks = meter.ticks(ticks_per_beat)
+    for candidate in METERS:
+        if candidate.ticks(ticks_per_beat) == ticks:
+            return candidate
+    raise ValueError(
+        f"{meter} bars are not in the vocabulary (meters: {', '.join(str(m) for m in METERS)})"
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,7 +111,7 @@ class StageContext:
         ticks = np.arange(length + 1)
 
         by_bar: dict[str, np.ndarray] = {}
-        meter_idx = [fam("meter").index(m) for m in meters]
+        meter_idx = [fam("meter").index(vocabulary_meter(m, ticks_per_beat)) for m in meters]
         by_bar["meter"] = np.array([*meter_idx, 0], dtype=np.int64)
         starts = sorted({s for s in phrase_starts if 0 < s < n_bars} | {n_bars})
         phrase = np.zeros(n_bars + 1, dtype=np.int64)
