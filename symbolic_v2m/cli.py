@@ -189,6 +189,18 @@ def _instruments(ctx: click.Context, param: click.Parameter, values: tuple[str, 
     return out
 
 
+def _key(ctx: click.Context, param: click.Parameter, value: str | None):
+    """Check the key parses (music21); the text itself is passed on."""
+    if value is not None:
+        from symbolic_v2m.music.theory import parse_key
+
+        try:
+            parse_key(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
 def _progression(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
     """Check that every chord of every progression parses (in any key: validity of a numeral
     does not depend on the key); section numbers are checked once the video is analysed."""
@@ -282,7 +294,9 @@ def _only(ctx: click.Context, param: click.Parameter, value: str | None):
     show_default=True,
     help="How far a shot's tempo may move from the base.",
 )
-@click.option("--key", help="Key, e.g. 'D minor', Dm, F#, 'Bb major' (default: from the mood).")
+@click.option(
+    "--key", callback=_key, help="Key, e.g. 'D minor', Dm, F#, 'Bb major' (default: from the mood)."
+)
 @click.option("--mode", type=click.Choice(["major", "minor"]), help="Mode when no --key.")
 @click.option(
     "--time-signature", type=click.Choice(["4/4", "3/4", "6/8"]), default="4/4", show_default=True
@@ -370,13 +384,6 @@ def compose(
     from symbolic_v2m.compose import ComposeConfig
     from symbolic_v2m.compose import compose as run_compose
 
-    if key is not None:
-        from symbolic_v2m.music.theory import parse_key
-
-        try:
-            parse_key(key)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--key") from None
     config = ComposeConfig(
         style=style,
         tempo=tempo,
@@ -468,7 +475,7 @@ def _time_range(ctx: click.Context, param: click.Parameter, value: str | None):
     show_default=True,
 )
 @click.option("--keep", is_flag=True, help="Do not regenerate the stages after --stage.")
-@click.option("--key", help="Key for the span, e.g. 'D minor'.")
+@click.option("--key", callback=_key, help="Key for the span, e.g. 'D minor'.")
 @click.option(
     "--progression",
     multiple=True,
@@ -526,13 +533,6 @@ def regenerate(
 
     if sum(x is not None for x in (bars, section, time_span)) > 1:
         raise click.UsageError("give at most one of --bars, --section, --time")
-    if key is not None:
-        from symbolic_v2m.music.theory import parse_key
-
-        try:
-            parse_key(key)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--key") from None
     if from_midi is not None and not from_midi.is_file():
         raise click.BadParameter(f"{from_midi} not found", param_hint="--from-midi")
     request = RegenerateRequest(

@@ -8,6 +8,8 @@ steps, a closing chord on the tonic, no semitone clashes between accompaniment a
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 
 from symbolic_v2m.music.chords import chord_pitch_classes
@@ -24,11 +26,23 @@ def _density_adherence(onsets: list[int], timeline: Timeline, density: np.ndarra
     return float(1 - np.mean(np.abs(realised - density[: len(realised)])) / 16)
 
 
-def _chord_at(chords: tuple[Chord, ...], tick: int) -> Chord | None:
-    for chord in chords:
-        if chord.onset <= tick < chord.offset:
-            return chord
-    return None
+def _chord_lookup(chords: tuple[Chord, ...]):
+    """``tick -> chord sounding there`` by binary search (chords are sorted and do not overlap)."""
+    onsets = [c.onset for c in chords]
+
+    def at(tick: int) -> Chord | None:
+        i = bisect.bisect_right(onsets, tick) - 1
+        return chords[i] if i >= 0 and chords[i].offset > tick else None
+
+    return at
+
+
+def _melody_pitch_by_tick(melody: tuple[Note, ...], length: int) -> np.ndarray:
+    """(length,) pitch of the melody note sounding at each tick, -1 in rests."""
+    sounding = np.full(length, -1, dtype=np.int64)
+    for note in sorted(melody, key=lambda n: (n.onset, n.pitch)):
+        sounding[max(note.onset, 0) : min(note.offset, length)] = note.pitch
+    return sounding
 
 
 def score_candidate(
@@ -57,21 +71,21 @@ def score_candidate(
     scores.append(float(np.mean([pc in scale for pc in pcs])))
     if role is Role.MELODY:
         on_beat = [n for n in events if n.onset % TICKS_PER_BEAT == 0]
+        chord_at = _chord_lookup(chords)
         hits = [
             n.pitch % 12 in chord_pitch_classes(c.root, c.quality, c.bass)
             for n in on_beat
-            if (c := _chord_at(chords, n.onset)) is not None and c.quality != "N"
+            if (c := chord_at(n.onset)) is not None and c.quality != "N"
         ]
         scores.append(float(np.mean(hits)) if hits else 0.5)
         steps = np.abs(np.diff([n.pitch for n in events]))
         scores.append(float(np.mean(steps <= 7)) if len(steps) else 1.0)
     else:
-        clashes = 0
-        checked = 0
-        for n in events:
-            for m in melody:
-                if m.onset <= n.onset < m.offset:
-                    checked += 1
-                    clashes += (abs(n.pitch - m.pitch) % 12) in (1, 11)
-        scores.append(1 - clashes / checked if checked else 1.0)
+        # the melody note sounding at each accompaniment onset (the latest struck, as in
+        # the model's context), checked for a semitone / major-seventh clash
+        sounding = _melody_pitch_by_tick(melody, int(timeline.length))
+        pairs = [(n.pitch, sounding[n.onset]) for n in events if 0 <= n.onset < len(sounding)]
+        heard = [(a, b) for a, b in pairs if b >= 0]
+        clashes = sum(abs(a - b) % 12 in (1, 11) for a, b in heard)
+        scores.append(1 - clashes / len(heard) if heard else 1.0)
     return float(np.mean(scores))

@@ -73,7 +73,7 @@ def scale_lock_bias(
     penalty = -np.inf if mode == "strict" else -SOFT_PENALTY
     pcs = np.arange(128) % 12
     outside = np.array([pc not in scale for pc in range(12)])
-    bias = np.zeros((length, 128))
+    bias = np.zeros((length, 128), dtype=np.float32)
     bias[:, outside[pcs]] = penalty
     for chord in chords:
         tones = chord_pitch_classes(chord.root, chord.quality, chord.bass)
@@ -99,19 +99,20 @@ def chord_tone_bias(
     and species-counterpoint teaching); the models learn this only slowly, so the melody stage
     gets this nudge by default.
     """
-    bias = np.zeros((length, 128))
+    bias = np.zeros((length, 128), dtype=np.float32)
     pcs = np.arange(128) % 12
     strong = []
     for start, end in zip(bar_starts[:-1], bar_starts[1:], strict=True):
         strong.append(int(start))
         if end - start == 16:
             strong.append(int(start) + 8)
+    strong_ticks = np.array(sorted(t for t in strong if t < length), dtype=np.int64)
     for chord in chords:
         tones = chord_pitch_classes(chord.root, chord.quality, chord.bass)
         if not tones:
             continue
-        allowed = np.isin(pcs, sorted(tones))
-        for tick in strong:
-            if chord.onset <= tick < min(chord.offset, length):
-                bias[tick, allowed] += bonus
+        a, b = np.searchsorted(strong_ticks, [chord.onset, min(chord.offset, length)])
+        if a < b:
+            allowed = np.isin(pcs, sorted(tones))
+            bias[np.ix_(strong_ticks[a:b], np.flatnonzero(allowed))] += bonus
     return bias

@@ -39,7 +39,6 @@ class StageRequest:
     forced_chords: dict[int, list[dict]] = field(default_factory=dict)
     pitch_bias: np.ndarray | None = None
     pitch_range: tuple[int, int] | None = None
-    density_offset: int = 0
     prompt: np.ndarray | None = None
     end_bar: int | None = None
     keys: tuple[KeyChange, ...] | None = None
@@ -81,7 +80,7 @@ def stage_context(
 def _range_bias(length: int, low: int, high: int) -> np.ndarray:
     pitches = np.arange(128)
     distance = np.maximum(low - pitches, 0) + np.maximum(pitches - high, 0)
-    row = -RANGE_PENALTY * np.minimum(distance, 12) / 6.0
+    row = (-RANGE_PENALTY * np.minimum(distance, 12) / 6.0).astype(np.float32)
     return np.broadcast_to(row, (length, 128))
 
 
@@ -101,9 +100,6 @@ def write_part(
     context = stage_context(timeline, chords, melody, request.keys)
     meters = timeline.meters if request.end_bar is None else timeline.meters[: request.end_bar]
     density = np.array(timeline.density[role.value], dtype=np.int64)[: len(meters)]
-    if request.density_offset:
-        ticks = np.array([m.ticks() for m in meters])
-        density = np.clip(density + request.density_offset, 0, ticks)
     bias = None
     if role is not Role.CHORD:
         low, high = request.pitch_range or PITCH_RANGES[role]
@@ -112,14 +108,10 @@ def write_part(
             bias = bias + request.pitch_bias[: context.length]
     strength = onsets = None
     if role is Role.ACCOMPANIMENT and timeline.strength:
+        # the timeline's densities already leave room for these required onsets
         strength = timeline.strength_array()
         onsets = np.zeros(context.length, dtype=bool)
         onsets[list(timeline.onsets)] = True
-        for bar, (a, b) in enumerate(
-            zip(context.bar_starts[:-1], context.bar_starts[1:], strict=True)
-        ):
-            if bar < len(density):
-                density[bar] = max(density[bar], int(onsets[a:b].sum()))
     constraints = Constraints(
         meters=meters,
         density=density,

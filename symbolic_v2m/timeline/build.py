@@ -178,12 +178,10 @@ def build_timeline(
         by_tick[tick] = max(by_tick.get(tick, 0), int(value))
     onsets = tuple(sorted(by_tick))
     # a bar must have room for its required onsets
-    acc = list(density["accompaniment"])
-    for tick in onsets:
-        bar = int(np.searchsorted(bar_starts, tick, side="right") - 1)
-        required = sum(1 for t in onsets if bar_starts[bar] <= t < bar_starts[bar + 1])
-        acc[bar] = max(acc[bar], required)
-    density["accompaniment"] = tuple(acc)
+    required = np.histogram(onsets, bins=bar_starts)[0] if onsets else np.zeros(len(meters))
+    density["accompaniment"] = tuple(
+        int(max(d, r)) for d, r in zip(density["accompaniment"], required, strict=True)
+    )
 
     if config.key is not None:
         key = config.key
