@@ -165,7 +165,9 @@ class _progress_bar:  # noqa: N801 - used like a function in a with-statement
 
 def _instruments(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
     """``role=program`` pairs; program as a GM number (0-127) or a GM name fragment."""
-    import pretty_midi
+    from symbolic_v2m.quiet_import import quiet_import
+
+    pretty_midi = quiet_import("pretty_midi")
 
     out: dict[str, int] = {}
     roles = ("melody", "accompaniment", "bass", "pad")
@@ -239,7 +241,9 @@ def _energy(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
 
 def _ranges(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
     """``melody=C4-C6`` or ``accompaniment=36-72`` -> {role: (low, high)}."""
-    import pretty_midi
+    from symbolic_v2m.quiet_import import quiet_import
+
+    pretty_midi = quiet_import("pretty_midi")
 
     def pitch(text: str) -> int:
         return int(text) if text.isdigit() else pretty_midi.note_name_to_number(text)

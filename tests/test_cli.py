@@ -19,10 +19,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``python cli.py`` as a user would, in a subprocess."""
+    """Run ``python cli.py`` as a user would, in a subprocess.
+
+    ``CI=true`` as on CI servers, where pyfluidsynth prints a line to stdout on import unless we
+    silence it: the tests that compare stdout must see that case wherever they run."""
     return subprocess.run(
         [sys.executable, str(ROOT / "cli.py"), *args], capture_output=True, text=True, cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "CI": "true"},
     )  # fmt: skip
 
 

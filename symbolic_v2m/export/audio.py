@@ -21,11 +21,11 @@ from pathlib import Path
 
 import mido
 import numpy as np
-import pretty_midi
 from scipy.io import wavfile
 
 from symbolic_v2m.errors import MissingPartError
 from symbolic_v2m.export.files import atomic_output
+from symbolic_v2m.quiet_import import quiet_import
 
 #: Environment variable naming a soundfont to use instead of the system ones.
 SOUNDFONT_ENV = "SYMBOLIC_V2M_SOUNDFONT"
@@ -101,7 +101,7 @@ def render_wav(
     """
     synthesizer, sfid = _synthesizer(find_soundfont(soundfont), sample_rate)
     try:
-        midi = pretty_midi.PrettyMIDI(str(midi_path))
+        midi = quiet_import("pretty_midi").PrettyMIDI(str(midi_path))
         samples = midi.fluidsynth(fs=sample_rate, synthesizer=synthesizer, sfid=sfid)
     finally:
         synthesizer.delete()
@@ -123,7 +123,7 @@ def render_wav(
 def _synthesizer(soundfont: Path, sample_rate: int) -> tuple[object, int]:
     """A ``fluidsynth.Synth`` with ``soundfont`` loaded, and the soundfont's id in it."""
     try:
-        import fluidsynth
+        fluidsynth = quiet_import("fluidsynth")
     except (ImportError, OSError):  # pyfluidsynth raises ImportError when libfluidsynth is absent
         raise MissingPartError(
             "FluidSynth library not found: install it (Debian/Ubuntu: apt-get install fluidsynth)"
@@ -145,7 +145,7 @@ def _synthesizer(soundfont: Path, sample_rate: int) -> tuple[object, int]:
 def _pretty_midi_soundfont() -> Path | None:
     """pretty_midi's bundled TimGM6mb.sf2, if the installed wheel has it."""
     try:
-        path = Path(str(importlib.resources.files("pretty_midi") / "TimGM6mb.sf2"))
+        path = Path(str(importlib.resources.files(quiet_import("pretty_midi")) / "TimGM6mb.sf2"))
     except ModuleNotFoundError:
         return None
     return path if path.is_file() else None

@@ -38,7 +38,9 @@ def read_edited_midi(
 
     ``velocity_scale`` is the dynamics factor the arrangement applied on export; it is undone so
     that an untouched note reads back as it was composed."""
-    import pretty_midi
+    from symbolic_v2m.quiet_import import quiet_import
+
+    pretty_midi = quiet_import("pretty_midi")
 
     try:
         pm = pretty_midi.PrettyMIDI(str(path))
