@@ -13,13 +13,10 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
-import sys
 from types import ModuleType
 
 
 def quiet_import(name: str) -> ModuleType:
     """``importlib.import_module(name)`` with standard output discarded during the import."""
-    if name in sys.modules:
-        return sys.modules[name]
     with contextlib.redirect_stdout(io.StringIO()):
         return importlib.import_module(name)
