@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from symbolic_v2m.data import Pop909, default_split_path, load_split
-from symbolic_v2m.evaluation import music_metrics
+from symbolic_v2m.evaluation.metrics import music_metrics
 from symbolic_v2m.model import Constraints, SamplingConfig, default_model, generate, load_model
 from symbolic_v2m.music import (
     KeyChange,

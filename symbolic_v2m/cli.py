@@ -350,7 +350,7 @@ def _only(ctx: click.Context, param: click.Parameter, value: str | None):
     type=click.Choice(["strict", "soft", "off"]),
     default="soft",
     show_default=True,
-    help="Melody notes outside the key's scale (chord tones "
+    help="Melody and accompaniment notes outside the key's scale (chord tones "
     "always allowed): masked, discouraged, or free.",
 )
 @click.option("--keep-audio", is_flag=True, help="Mix the video's own sound under the music.")
@@ -565,6 +565,71 @@ def regenerate(
         click.echo(f"  warning: {warning}")
     for path in result.files.values():
         click.echo(f"wrote {path}")
+
+
+@app.command()
+@click.argument("midi", type=click.Path(path_type=Path))
+@click.option("--video", type=click.Path(path_type=Path), help="Measure the fit to this video.")
+@click.option(
+    "--project",
+    type=click.Path(path_type=Path),
+    help="The .v2m.json the MIDI was composed from: control adherence.",
+)
+@click.option(
+    "--reference",
+    help="A folder of .mid files, or pop909-test (with --pop909): the same metrics there.",
+)
+@click.option(
+    "--pop909",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="SYMBOLIC_V2M_POP909",
+    help="The POP909 folder (001/ ... 909/), for --reference pop909-test.",
+)
+@click.option("--json", "json_out", type=click.Path(path_type=Path), help="Write JSON here.")
+@click.option("--force", is_flag=True, help="Overwrite an existing JSON file.")
+def evaluate(
+    midi: Path,
+    video: Path | None,
+    project: Path | None,
+    reference: str | None,
+    pop909: Path | None,
+    json_out: Path | None,
+    force: bool,
+) -> None:
+    """Judge MIDI: music metrics, and with options its fit to a video, its adherence to the
+    project's controls, and the gap to a reference set. Works on any system's MIDI."""
+    import json
+
+    from symbolic_v2m.evaluation import EvaluateConfig
+    from symbolic_v2m.evaluation import evaluate as evaluate_midi
+
+    check_outputs([json_out] if json_out else [], force, inputs=[midi])
+    config = EvaluateConfig(video=video, project=project, reference=reference, pop909=pop909)
+    report = evaluate_midi(midi, config, warn=lambda text: click.echo(f"warning: {text}", err=True))
+    if json_out is not None:
+        with atomic_output(json_out) as tmp:
+            tmp.write_text(json.dumps(report.to_dict(), indent=1) + "\n")
+    click.echo(format_evaluation(report))
+    if json_out is not None:
+        click.echo(f"wrote {json_out}")
+
+
+def format_evaluation(report) -> str:  # noqa: ANN001 - Evaluation, imported lazily
+    """The evaluation as aligned text tables."""
+    lines = [f"music ({report.midi})"]
+    if report.reference:
+        lines[0] += f"  vs {report.reference_name} ({report.reference_size} pieces)"
+        lines.append(f"  {'metric':<28}{'ours':>10}{'reference':>11}{'gap':>10}")
+        for name, value in report.music.items():
+            ref = report.reference.get(name, float("nan"))
+            lines.append(f"  {name:<28}{value:>10.3f}{ref:>11.3f}{value - ref:>+10.3f}")
+    else:
+        lines += [f"  {name:<28}{value:>10.3f}" for name, value in report.music.items()]
+    for title, group in (("video fit", report.video_fit), ("control adherence", report.adherence)):
+        if group:
+            lines.append(title)
+            lines += [f"  {name:<28}{value:>10.3f}" for name, value in group.items()]
+    return "\n".join(lines)
 
 
 @app.group()

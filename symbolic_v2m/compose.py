@@ -295,17 +295,27 @@ def _request(
             )
         pitch_range = config.pitch_ranges.get(role.value)
         pitch_range = tuple(pitch_range) if pitch_range else None
-        if role is Role.MELODY:
-            bias = chord_tone_bias(parts[Role.CHORD], timeline.bar_starts, timeline.length)
-            lock = scale_lock_bias(
-                config.scale_lock, timeline.key, parts[Role.CHORD], timeline.length
-            )
-            return StageRequest(
-                pitch_bias=bias if lock is None else bias + lock, pitch_range=pitch_range
-            )
+        bias = _pitch_bias(role, config.scale_lock, timeline.key, parts.get(Role.CHORD), timeline)
+        return StageRequest(pitch_bias=bias, pitch_range=pitch_range)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    return StageRequest(pitch_range=pitch_range)
+
+
+def _pitch_bias(
+    role: Role, scale_lock: str, key: KeyChange, chords: tuple | None, timeline: Timeline
+) -> np.ndarray | None:
+    """(length, 128) pitch bias of a note stage: the scale lock, for the melody plus the
+    strong-beat chord-tone bonus; None for the chord stage or when nothing applies.
+
+    The lock holds for both note parts: an out-of-key accompaniment note clashes with the
+    melody as much as an out-of-key melody note does."""
+    if role is Role.CHORD:
+        return None
+    lock = scale_lock_bias(scale_lock, key, chords or (), timeline.length)
+    if role is Role.ACCOMPANIMENT:
+        return lock
+    bias = chord_tone_bias(chords or (), timeline.bar_starts, timeline.length)
+    return bias if lock is None else bias + lock
 
 
 def _options(config: ComposeConfig) -> dict:
@@ -543,16 +553,14 @@ def regenerate(project_path: Path, request: RegenerateRequest) -> RegenerateResu
                             stage_request,
                             forced_chords={bar: ev for bar, ev in forced.items() if a <= bar < b},
                         )
-                    if role is Role.MELODY:
-                        bias = chord_tone_bias(version.chords, timeline.bar_starts, timeline.length)
-                        lock = scale_lock_bias(
-                            request.scale_lock or config.scale_lock,
-                            span_key,
-                            version.chords,
-                            timeline.length,
-                        )
-                        if lock is not None:
-                            bias = bias + lock
+                    bias = _pitch_bias(
+                        role,
+                        request.scale_lock or config.scale_lock,
+                        span_key,
+                        version.chords,
+                        timeline,
+                    )
+                    if bias is not None:
                         stage_request = replace(stage_request, pitch_bias=bias)
                 except ValueError as exc:
                     raise ConfigError(str(exc)) from None

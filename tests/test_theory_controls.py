@@ -18,7 +18,7 @@ def _compose(clip, weights, tmp_path, **options):
     return compose(clip.path, tmp_path, config)
 
 
-def test_strict_scale_lock_keeps_every_melody_note_in_the_scale_or_chord(
+def test_strict_scale_lock_keeps_every_note_in_the_scale_or_chord(
     varied_clip, tiny_weights, tmp_path
 ) -> None:
     clip, _ = varied_clip
@@ -26,8 +26,8 @@ def test_strict_scale_lock_keeps_every_melody_note_in_the_scale_or_chord(
     score = result.score
     assert (score.keys[0].tonic, score.keys[0].mode) == (2, "minor")
     scale = set(D_MINOR.scale())
-    assert score.melody
-    for note in score.melody:
+    assert score.melody and score.accompaniment
+    for note in score.melody + score.accompaniment:
         chord = score.chord_at(note.onset)
         tones = chord_pitch_classes(chord.root, chord.quality, chord.bass) if chord else set()
         assert note.pitch % 12 in scale | tones, note

@@ -10,7 +10,8 @@ A stage asks for a piece of known shape (the timeline's bars) and gives what it 
 
 The sampler keeps a small state per candidate (bar, position, notes left in the simu-note) and
 masks what would break the structure: bar count, positions that go backwards or leave the bar,
-a density that cannot be reached, more or fewer notes than the simu-note's strength. Because
+a density that cannot be reached, more or fewer notes than the simu-note's strength, a pitch
+repeated within one simu-note. Because
 density and strength decide how many onsets and notes follow, forcing them makes the output
 meet the controls exactly, not just tend toward them.
 
@@ -52,6 +53,8 @@ class RowState:
     tick: int = 0
     strength: int = 0
     notes_in_simu: int = 0
+    #: pitch indices already in the current simu-note: a pitch sounds once per onset
+    pitches_in_simu: set[int] = field(default_factory=set)
     last_type: str = ""
     done: bool = False
     forced_in_bar: list[dict] = field(default_factory=list)
@@ -148,8 +151,10 @@ class Sampler:
             if kind == "pos":
                 state.strength = fam("strength").value(int(row[col["strength"]]))
                 state.notes_in_simu = 0
+                state.pitches_in_simu = set()
         elif kind == "note":
             state.notes_in_simu += 1
+            state.pitches_in_simu.add(int(row[col["pitch"]]))
         elif kind == "eos":
             state.done = True
             state.tick = self.context.length
@@ -224,6 +229,12 @@ class Sampler:
                 logits[b, bad] = -torch.inf
                 if self.chord_stage and bar == 0:
                     logits[b, fam.index(0)] = -torch.inf  # the piece opens on a chord
+            elif family == "pitch" and state.pitches_in_simu:
+                # two notes of one pitch on one tick are one note in MIDI: the simu-note would
+                # fall short of its strength once written (and the DAW would show a stray note)
+                used = list(state.pitches_in_simu)
+                if torch.isfinite(logits[b]).sum() > len(used):
+                    logits[b, used] = -torch.inf
             elif family == "position":
                 remaining = (state.density or 0) - state.onsets_in_bar
                 low = state.last_position + 1

@@ -133,6 +133,30 @@ def test_generation_honours_forced_controls_masks_and_hooks() -> None:
         assert all(n.velocity <= 63 for n in part.events)
 
 
+def test_a_simu_note_never_repeats_a_pitch() -> None:
+    """Eight-note simu-notes on every beat from an untrained model, whose pitch logits are
+    pushed hard toward one pitch: each simu-note still has eight (at the top strength, eight or
+    more) different pitches."""
+    model = tiny("accompaniment")
+    meters = (TimeSignature(4, 4),) * 4
+    context = StageContext.build(meters)
+    strength = np.full(context.length, -1)
+    strength[::4] = 8
+    onsets = np.zeros(context.length, dtype=bool)
+    onsets[::4] = True
+    bias = np.zeros((context.length, 128))
+    bias[:, 60] = 50.0  # nearly all probability on middle C
+
+    constraints = Constraints(
+        meters, density=np.full(4, 4), strength=strength, pitch_bias=bias, onsets=onsets
+    )
+    for seq in generate(model, context, constraints, n=3, seed=1):
+        notes = decode_part(seq).events
+        for tick in range(0, context.length, 4):
+            pitches = [n.pitch for n in notes if n.onset == tick]
+            assert len(pitches) >= 8 and len(set(pitches)) == len(pitches), (tick, pitches)
+
+
 def test_chord_stage_is_forced_to_a_given_progression() -> None:
     model = tiny("chord")
     meters = (TimeSignature(4, 4),) * 4
