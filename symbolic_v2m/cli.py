@@ -9,7 +9,9 @@ Errors a user can fix print one line (``error: ...``) and exit 1; usage errors e
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -161,6 +163,14 @@ class _progress_bar:  # noqa: N801 - used like a function in a with-statement
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _set_threads(threads: int | None) -> None:
+    """Use ``threads`` CPU threads in torch (when given)."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def _instruments(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
@@ -359,6 +369,16 @@ def _only(ctx: click.Context, param: click.Parameter, value: str | None):
     type=click.Path(path_type=Path, dir_okay=False),
     help="A General MIDI soundfont (.sf2/.sf3) for the WAV.",
 )
+@click.option(
+    "--weights",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    help="Folder with chord/melody/accompaniment .safetensors (default: the shipped models).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    help="CPU threads for the models (default: torch's choice); the music does not change.",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def compose(
@@ -381,6 +401,8 @@ def compose(
     scale_lock: str,
     keep_audio: bool,
     soundfont: Path | None,
+    weights: Path | None,
+    threads: int | None,
     force: bool,
     quiet: bool,
 ) -> None:
@@ -405,7 +427,11 @@ def compose(
         keep_audio=keep_audio,
         soundfont=str(soundfont) if soundfont else None,
         instruments=instruments,
+        progression=progression,
+        scale_lock=scale_lock,
+        weights_dir=str(weights) if weights else None,
     )
+    _set_threads(threads)
     out_dir = out_dir or Path("out") / video.stem
     with _progress_bar(enabled=not quiet) as progress:
         result = run_compose(video, out_dir, config, force=force, progress=progress)
@@ -511,6 +537,7 @@ def _time_range(ctx: click.Context, param: click.Parameter, value: str | None):
 )
 @click.option("--revert", is_flag=True, help="Undo the last regeneration.")
 @click.option("--device", help="cpu, cuda or cuda:N (default: CUDA when present).")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for the models.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def regenerate(
     project: Path,
@@ -529,6 +556,7 @@ def regenerate(
     only: str,
     revert: bool,
     device: str | None,
+    threads: int | None,
     quiet: bool,
 ) -> None:
     """Regenerate stages over bars, a section or a time span of a composition's PROJECT file."""
@@ -556,6 +584,7 @@ def regenerate(
         revert=revert,
         device=device,
     )
+    _set_threads(threads)
     result = run_regenerate(project, request)
     if quiet:
         return
@@ -630,6 +659,25 @@ def format_evaluation(report) -> str:  # noqa: ANN001 - Evaluation, imported laz
             lines.append(title)
             lines += [f"  {name:<28}{value:>10.3f}" for name, value in group.items()]
     return "\n".join(lines)
+
+
+@app.command()
+def doctor() -> None:
+    """Report which system parts are installed and what each missing one disables.
+
+    Exit status 1 when a required part (ffmpeg, ffprobe, torch, the default weights) is missing.
+    """
+    from symbolic_v2m.doctor import check_system
+
+    checks = check_system()
+    for check in checks:
+        mark = "ok " if check.ok else ("MISSING" if check.required else "missing")
+        click.echo(f"{mark:<8}{check.name:<20}{check.detail}")
+        if not check.ok:
+            click.echo(f"{'':<28}needed for: {check.needed_for}")
+    broken = [c.name for c in checks if c.required and not c.ok]
+    if broken:
+        raise V2MError(f"required part(s) missing: {', '.join(broken)}")
 
 
 @app.group()
@@ -883,9 +931,43 @@ def train(
         )
 
 
+class Stopped(BaseException):
+    """SIGINT (Ctrl-C) or SIGTERM, raised in the main thread so that every ``finally`` runs:
+    temporary outputs are removed and ffmpeg children reaped. A BaseException, like
+    KeyboardInterrupt, so that no ``except Exception`` in the library swallows it; not a
+    KeyboardInterrupt, which click would turn into its own two-line "Aborted!"."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_stopped(signum: int, frame: object) -> None:
+    raise Stopped(signum)
+
+
+#: exit status and message per signal (128 + the signal number, as shells report it)
+_STOPS = {
+    signal.SIGINT: (130, "interrupted"),
+    signal.SIGTERM: (143, "terminated"),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 1 error, 2 usage, 130 interrupted)."""
+    """Run the CLI; returns the exit status (0 ok, 1 error, 2 usage, 130 interrupted, 143
+    terminated)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if threading.current_thread() is not threading.main_thread():
+        return _main(args)  # signal handlers can only be set in the main thread
+    previous = {signum: signal.signal(signum, _raise_stopped) for signum in _STOPS}
+    try:
+        return _main(args)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _main(args: list[str]) -> int:
     debug = "--debug" in args
     try:
         app.main(args=args, prog_name="symbolic-v2m", standalone_mode=False)
@@ -897,9 +979,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+    except KeyboardInterrupt:  # a SIGINT that arrived before our handler was set
+        click.echo("interrupted: no partial outputs were left", err=True)
         return 130
+    except Stopped as stop:
+        code, what = _STOPS[stop.signum]
+        click.echo(f"{what}: no partial outputs were left", err=True)
+        return code
     except V2MError as err:
         if debug:
             raise

@@ -34,6 +34,11 @@ class OutputExistsError(V2MError):
     """An output file is already there and ``--force`` was not given."""
 
 
+class OutputError(V2MError):
+    """An output that cannot be written: a read-only folder, no permission, a full disk. The
+    message names the path and the system's reason; nothing half-written is left behind."""
+
+
 class ConfigError(V2MError):
     """An option value that cannot be used (found only once the input is known, e.g. a
     progression for section 5 of a 3-section video): a usage error, exit status 2."""

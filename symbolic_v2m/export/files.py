@@ -4,18 +4,44 @@
     >>> with atomic_output(Path("out.json")) as tmp:        # doctest: +SKIP
     ...     tmp.write_text("{}")                            # renamed onto out.json on success
 
-A failure (or Ctrl-C) while writing leaves the previous file, or no file, never a partial one.
+A failure (or Ctrl-C, or SIGTERM: the CLI turns it into an exception) while writing leaves the
+previous file, or no file, never a partial one. A folder that cannot be written (read-only,
+no permission) is found before any work; a full disk while writing is an :class:`OutputError`
+that names the file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from symbolic_v2m.errors import InputError, OutputExistsError
+from symbolic_v2m.errors import InputError, OutputError, OutputExistsError
+
+#: OS errors that mean "this output cannot be written here", as opposed to a bug
+_WRITE_ERRNOS = {
+    errno.EACCES,
+    errno.EPERM,
+    errno.EROFS,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EFBIG,
+    errno.ENOTDIR,
+}
+
+
+def _writable_folder(path: Path) -> None:
+    """Fail if the folder that will hold ``path`` cannot be created or written."""
+    folder = path.parent
+    while not folder.exists():  # the nearest existing ancestor is the one mkdir needs
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputError(f"{path}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: folder {folder} is not writable")
 
 
 def check_outputs(paths: Iterable[Path], force: bool, inputs: Iterable[Path] = ()) -> None:
@@ -29,6 +55,7 @@ def check_outputs(paths: Iterable[Path], force: bool, inputs: Iterable[Path] = (
             raise InputError(f"{path}: is a directory; give a file name for the output")
         if path.exists() and not force:
             raise OutputExistsError(f"{path}: already exists (pass --force to overwrite it)")
+        _writable_folder(path)
 
 
 @contextlib.contextmanager
@@ -38,15 +65,29 @@ def atomic_output(path: Path) -> Iterator[Path]:
     The temporary file keeps ``path``'s suffix so that writers that pick a format from the name
     (matplotlib, pretty_midi) behave as they would for ``path``.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(
-        prefix=f".{path.stem}.partial.", suffix=path.suffix, dir=path.parent
-    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(
+            prefix=f".{path.stem}.partial.", suffix=path.suffix, dir=path.parent
+        )
+    except OSError as exc:
+        raise _output_error(path, exc) from None
     os.close(fd)
     tmp = Path(name)
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno not in _WRITE_ERRNOS:
+            raise
+        raise _output_error(path, exc) from None
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _output_error(path: Path, exc: OSError) -> OutputError:
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC:
+        reason += " (free some space or choose another --out folder)"
+    return OutputError(f"{path}: cannot write ({reason}); nothing was written there")

@@ -25,6 +25,10 @@ MIN_SECTION_BARS = 2
 DEFAULT_TONIC = {"major": 0, "minor": 9}
 
 
+#: how much a fade counts, next to a hard cut, when bar lines are placed
+FADE_WEIGHT = 0.5
+
+
 @dataclass(frozen=True)
 class TimelineConfig:
     """Choices for the timeline; ``None`` means "from the video"."""
@@ -131,9 +135,15 @@ def build_timeline(
     """
     mood = estimate_mood(features, config.controls)
     duration = features.info.duration
-    cuts = [(c.time, c.strength) for c in features.cuts if c.strength >= config.min_cut_strength]
-    strongest = max((s for _, s in cuts), default=1.0) or 1.0
-    cuts = [(t, s / strongest) for t, s in cuts]
+    kept = [c for c in features.cuts if c.strength >= config.min_cut_strength]
+    strongest = max((c.strength for c in kept), default=1.0) or 1.0
+    # planning weight: half for any transition, half more by relative strength; a fade counts
+    # half as much as a hard cut, so of two transitions closer than a bar the cut gets the
+    # downbeat (a cut is instantaneous; a fade's moment is blurred over its length)
+    cuts = [
+        (c.time, (0.5 + 0.5 * c.strength / strongest) * (1.0 if c.kind == "cut" else FADE_WEIGHT))
+        for c in kept
+    ]
     plan = plan_tempo(
         duration,
         cuts,

@@ -5,10 +5,10 @@ number of beats and its own constant tempo, so each cut falls exactly on a beat;
 are chosen so that the cuts fall on *downbeats* wherever the shot lengths allow it with every
 shot's tempo within ``±max_deviation`` of the base tempo. A dynamic programme over the shots
 (state: the beat within the bar at which a shot ends) finds the cheapest plan, where the cost
-is the squared tempo deviations plus a penalty, scaled by the cut's strength, for each cut that
-lands on a beat but not on a downbeat. When the user gives no tempo, the base tempo itself is
-searched near the preferred one (the visual tempo or the mood's), which usually lets every cut
-land on a downbeat.
+is the squared tempo deviations plus a penalty, scaled by the cut's weight (its strength; a fade
+weighs less than a hard cut), for each cut that lands on a beat but not on a downbeat. When the
+user gives no tempo, the base tempo itself is searched near the preferred one (the visual tempo
+or the mood's), which usually lets every cut land on a downbeat.
 
 What happens to awkward cuts:
 
@@ -35,6 +35,8 @@ from symbolic_v2m.music.score import TICKS_PER_BEAT, TempoMap, TimeSignature
 COMMON_TIME = TimeSignature(4, 4)
 #: cost of one misaligned cut of strength 1 (a tempo at the band's edge costs 1)
 MISALIGNED_COST = 60.0
+#: the least a cut weighs, however faint: every cut is worth aligning
+MIN_CUT_WEIGHT = 0.25
 #: cost of ending the piece on a partial bar
 PARTIAL_END_COST = 20.0
 #: cost of starting with a pickup bar (so that the first cut can be a downbeat)
@@ -107,7 +109,7 @@ def _plan(
                 elif last:
                     c_align = PARTIAL_END_COST
                 else:
-                    c_align = MISALIGNED_COST * max(strengths[i], 0.5)
+                    c_align = MISALIGNED_COST * max(strengths[i], MIN_CUT_WEIGHT)
                 total = before + c_tempo + c_align
                 if total < new[end]:
                     new[end] = total
@@ -133,7 +135,7 @@ def plan_tempo(
     search: bool = True,
     search_range: float = 0.2,
 ) -> TempoPlan:
-    """Bars over ``duration`` seconds with ``cuts`` (time, strength 0..1) on beats / downbeats.
+    """Bars over ``duration`` seconds with ``cuts`` (time, weight 0..1) on beats / downbeats.
 
     ``preferred_qpm`` is the base tempo in quarter notes per minute; with ``search`` it may move
     by up to ``search_range`` if that lets more cuts land on downbeats (a user's ``--tempo`` is

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -160,3 +161,14 @@ def test_bright_warm_video_is_major_dark_cool_is_minor() -> None:
     assert build_timeline(dark, calibration).key.mode == "minor"
     forced = build_timeline(dark, calibration, TimelineConfig(mode="major"))
     assert forced.key.mode == "major"
+
+
+def test_of_a_cut_and_a_fade_closer_than_a_bar_the_cut_gets_the_downbeat() -> None:
+    base = _features([0.1, 0.1, 0.1, 0.1])
+    # a faint hard cut at 6 s and a deeper fade 0.6 s later (as in testvideo.mp4)
+    cuts = (Cut(6.0, 60, 0.05), Cut(6.6, 66, 0.35, kind="fade"))
+    features = replace(base, cuts=cuts)
+    timeline = build_timeline(features, load_calibration())
+    placed = {round(c.time, 2): c for c in timeline.cuts}
+    assert placed[6.0].on_downbeat and not placed[6.6].on_downbeat
+    assert placed[6.6].tick % 4 == 0  # the fade still lands on a beat
