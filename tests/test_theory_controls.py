@@ -9,6 +9,7 @@ from symbolic_v2m.compose import ComposeConfig, compose
 from symbolic_v2m.errors import ConfigError
 from symbolic_v2m.music.chords import chord_pitch_classes
 from symbolic_v2m.music.theory import Key, parse_progression
+from symbolic_v2m.project import load_project
 
 D_MINOR = Key(2, "minor")
 
@@ -43,6 +44,26 @@ def test_progression_is_followed_in_every_bar(varied_clip, tiny_weights, tmp_pat
             start, end = timeline.bar_starts[bar], timeline.bar_starts[bar + 1]
             in_bar = [c for c in score.chords if start <= c.onset < end]
             assert [(c.root, c.quality) for c in in_bar] == [expected[i % 4]], bar
+
+
+def test_the_command_line_passes_the_theory_options_on(varied_clip, tiny_weights, tmp_path):
+    """``compose --progression ... --scale-lock strict`` as typed (these options were once
+    parsed and then dropped before reaching the composition)."""
+    clip, _ = varied_clip
+    out = tmp_path / "cli"
+    args = ["compose", str(clip.path), "--out", str(out), "--only", "project", "--key", "Dm"]
+    args += ["--progression", "i VI III VII", "--scale-lock", "strict"]
+    assert main([*args, "--weights", str(tiny_weights), "-q"]) == 0
+    project = load_project(out / f"{clip.path.stem}.v2m.json")
+    assert project.options["progression"] == ["i VI III VII"]
+    assert project.options["scale_lock"] == "strict"
+    expected = [(r, q) for r, q, _ in parse_progression("i VI III VII", D_MINOR)]
+    score = project.music()
+    bar_starts = [bar.start for bar in score.bars()]
+    for section in project.timeline["sections"]:  # the progression restarts in each section
+        for i, bar in enumerate(range(section["start_bar"], section["end_bar"])):
+            chords = [c for c in score.chords if score.bar_at(c.onset) == bar]
+            assert [(c.root, c.quality) for c in chords] == [expected[i % 4]], bar_starts[bar]
 
 
 def test_section_progressions(varied_clip, tiny_weights, tmp_path) -> None:
