@@ -8,6 +8,13 @@ Each decoded frame (analysis size, about 320x180) goes once through: the cut det
 frame), colour statistics on a thumbnail (every frame), and optical flow (every frame up to
 ``max_rate`` frames per second). Only per-frame numbers are kept, never frames, so memory stays
 flat however long the video is.
+
+Damaged and truncated files: ffmpeg skips frames it cannot decode, and the rest keep their true
+timestamps, so when most of a video decodes it is analysed with a warning; when less than half of
+it does (by frames or by time), it is refused with a :class:`VideoError` (see
+:func:`_check_decode`). A video of one frame is analysed (no flow, no cuts, one shot); it lasts
+as long as the container shows that frame (a still with a 2 s duration lasts 2 s), and
+composing for it makes a single bar cut to that length.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from symbolic_v2m.errors import ConfigError
+from symbolic_v2m.errors import ConfigError, VideoError
 from symbolic_v2m.video.colour import ColourTracker
 from symbolic_v2m.video.cuts import CutConfig, CutTracker
 from symbolic_v2m.video.decode import (
@@ -38,11 +45,17 @@ from symbolic_v2m.video.motion import (
     find_visual_beats,
     visual_tempo,
 )
-from symbolic_v2m.video.probe import PLAUSIBLE_FPS, probe_video
+from symbolic_v2m.video.probe import PLAUSIBLE_FPS, VideoMeta, probe_video
 
 log = logging.getLogger(__name__)
 
 THUMB_WIDTH = 64  # pixels; colour statistics and cut strength are measured at this size
+# Less than this fraction of a damaged video decoded (by frames or by time): refuse it, since an
+# analysis of the remains would describe a different video.
+MIN_DECODED_FRACTION = 0.5
+# Frames that end this much earlier than the stream's declared duration mean lost frames at the
+# end (a truncated file), even when ffmpeg said nothing.
+COMPLETE_FRACTION = 0.95
 
 
 @dataclass(frozen=True)
@@ -129,16 +142,8 @@ def analyze_video(
             if progress is not None and frame.time >= next_report:
                 progress(frame.time, max(total, frame.time))
                 next_report = frame.time + 0.5
-        decoder_status = frames.returncode
-        decoder_message = frames.error_message()
 
     frame_count = len(times)
-    if decoder_status:
-        log.warning(
-            "%s: decoding stopped early after %d frames (%s)",
-            path, frame_count, decoder_message or f"ffmpeg status {decoder_status}",
-        )  # fmt: skip
-    found_cuts = cuts.finish()
 
     # Frame intervals tell the true rate and whether it varies.
     intervals = np.diff(np.frombuffer(times, dtype=np.float64))
@@ -155,7 +160,14 @@ def analyze_video(
     variable = bool(intervals.size) and float(np.max(np.abs(intervals - median_interval))) > max(
         0.25 * median_interval, 1e-3
     )
-    end_time = times[-1] + (median_interval or 1.0 / float(fps))
+    if frame_count == 1:
+        # A single frame is shown for the stream's whole duration (a still turned into a video);
+        # with no duration known, for one nominal frame.
+        end_time = meta.stream_duration or meta.duration or 1.0 / float(fps)
+    else:
+        end_time = times[-1] + (median_interval or 1.0 / float(fps))
+    _check_decode(meta, frame_count, end_time, median_interval, frames)
+    found_cuts = cuts.finish()
 
     sample_frames = np.frombuffer(motion.frames, dtype=np.int64)
     sample_times = np.frombuffer(motion.times, dtype=np.float64)
@@ -200,6 +212,62 @@ def analyze_video(
         shots=shots,
         analysis=config.to_dict(),
     )
+
+
+def _check_decode(
+    meta: VideoMeta, decoded: int, end_time: float, median_interval: float, stream: FrameStream
+) -> None:
+    """Warn about frames lost to damage or truncation; refuse a video of which less than
+    ``MIN_DECODED_FRACTION`` decoded.
+
+    Two measures, each used only where it is reliable: the time covered, against the stream's
+    declared duration (robust to variable frame rate and to edit lists, which make the
+    container's frame count overstate what plays); and, when ffmpeg reported damage, the frames
+    decoded against the declared duration divided by the median frame interval (frames lost in
+    the middle leave gaps in the timestamps, not a shorter video).
+
+    Raises:
+        VideoError: less than half of the video could be decoded.
+    """
+    path = meta.path
+    damaged = stream.damage > 0 or bool(stream.returncode)
+    reason = stream.first_damage or (
+        f"ffmpeg exited with status {stream.returncode}" if stream.returncode else ""
+    )
+    declared = meta.stream_duration
+    coverage = min(1.0, end_time / declared) if declared else 1.0
+    expected = None
+    if damaged and declared and median_interval > 0:
+        expected = max(decoded, round(declared / median_interval))
+    fraction = min(coverage, decoded / expected if expected else 1.0)
+    detail = f" ({reason})" if reason else ""
+    if fraction < MIN_DECODED_FRACTION:
+        if coverage < MIN_DECODED_FRACTION:
+            what = f"{end_time:.2f} s of its {declared:.2f} s"
+        else:
+            what = f"{decoded} of about {expected} frames"
+        raise VideoError(
+            f"{path}: only {what} could be decoded{detail}: the file is truncated or corrupt; "
+            "re-export or re-download it"
+        )
+    if expected and decoded < expected:
+        log.warning(
+            "%s: %d of about %d frames could not be decoded and were skipped%s; the rest are "
+            "analysed at their true times", path, expected - decoded, expected, detail,
+        )  # fmt: skip
+    elif coverage < COMPLETE_FRACTION:
+        log.warning(
+            "%s: frames stop at %.2f s of the %.2f s the file declares%s (truncated?); "
+            "analysing what is there", path, end_time, declared, detail,
+        )  # fmt: skip
+    elif damaged:
+        # No declared duration (a raw stream): the loss cannot be measured, and such a stream has
+        # no timestamps of its own, so frames after the damage come early.
+        timing = "" if declared else "; a raw stream has no timestamps, so later times may be early"
+        log.warning(
+            "%s: damaged data, frames that could not be decoded were skipped%s%s",
+            path, detail, timing,
+        )  # fmt: skip
 
 
 def _mask_cuts(

@@ -21,7 +21,14 @@ about 20% less decode time, but it shifts the detectors' scores on borderline tr
 is off by default.
 
 At most ``queue_frames`` decoded frames wait in memory per size; reader threads keep the pipes
-drained so that ffmpeg never stalls while we analyse.
+drained so that ffmpeg never stalls while we analyse. Inside ffmpeg, each frame-decoding thread
+holds full-size frames, so for huge frames (8K) the thread count is capped (see
+:func:`decoder_threads`).
+
+Damaged input: ffmpeg skips what it cannot decode and carries on, and the frames after the damage
+keep their true timestamps. Its error lines (``-loglevel level+info`` tags each line with its
+level) are counted as :attr:`FrameStream.damage`, so that the caller can warn, or refuse a file
+of which too little decodes (``analyze._check_decode``).
 """
 
 from __future__ import annotations
@@ -47,7 +54,17 @@ DEFAULT_ANALYSIS_AREA = 320 * 180  # pixels; 320x180 for 16:9, similar detail fo
 MIN_SIDE = 32  # optical flow and the cut detector need some pixels on the short side
 DETECTOR_LONGEST_SIDE = 256  # PySceneDetect's SceneManager default (DEFAULT_MIN_WIDTH)
 
+# Frame-threaded decoding holds about two full-size frames per thread (measured on 8K H.264:
+# ~100 MB a thread). Above this many bytes the thread count is capped; ffmpeg's automatic count
+# (CPUs + 1, at most 16) would hold 1.6 GB of 8K frames on a 16-core machine.
+DECODE_MEMORY_BUDGET = 512 * 1024 * 1024
+MAX_AUTO_THREADS = 16  # libavcodec's cap on its automatic thread count
+
 _SHOWINFO = re.compile(r"\bn:\s*(\d+)\s+pts:\s*(\S+)\s+pts_time:(\S+)")
+# "[h264 @ 0x55d0] [error] msg" or "[warning] msg": the level tag of -loglevel level+info.
+_LEVEL = re.compile(r"\[(panic|fatal|error|warning|info|verbose|debug|trace)\] ?")
+# Errors that say nothing about the input's data: an output muxer's complaint about timestamps.
+_NOT_DAMAGE = ("monotonic",)
 
 
 @dataclass(frozen=True)
@@ -76,6 +93,18 @@ def analysis_size(
     width = max(MIN_SIDE, 2 * round(display_width * scale / 2))
     height = max(MIN_SIDE, 2 * round(display_height * scale / 2))
     return width, height
+
+
+def decoder_threads(coded_width: int, coded_height: int, cpus: int | None = None) -> int | None:
+    """ffmpeg's ``-threads`` for decoding frames of this size: None (ffmpeg's automatic count)
+    unless that many threads would hold more than ``DECODE_MEMORY_BUDGET`` of decoded frames.
+
+    Only very large frames are affected: on 16 CPUs, 8K (7680x4320) gets 5 threads, 4K none.
+    """
+    frame_bytes = coded_width * coded_height * 3 // 2  # 8-bit 4:2:0
+    auto = min((cpus or os.cpu_count() or 1) + 1, MAX_AUTO_THREADS)
+    limit = max(1, DECODE_MEMORY_BUDGET // max(1, 2 * frame_bytes))
+    return limit if limit < auto else None
 
 
 def detector_size(display_width: int, display_height: int) -> tuple[int, int]:
@@ -120,6 +149,8 @@ class FrameStream:
         self._detector_frames: queue.Queue[bytes | None] = queue.Queue(queue_frames)
         self._pts: queue.Queue[float | None] = queue.Queue()
         self._messages: deque[str] = deque(maxlen=20)
+        self.damage = 0  # error lines ffmpeg printed about the input (damaged or missing data)
+        self.first_damage = ""  # the first of them, without ffmpeg's context prefix
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
 
@@ -147,9 +178,12 @@ class FrameStream:
             f"[d]scale={self.detector_width}:{self.detector_height}:flags=neighbor,"
             "setsar=1,format=bgr24[det]"
         )
-        cmd = [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "info"]
+        cmd = [ffmpeg, "-nostdin", "-hide_banner", "-nostats", "-loglevel", "level+info"]
         if self.fast:
             cmd += ["-skip_loop_filter", "all"]
+        threads = decoder_threads(self.meta.coded_width, self.meta.coded_height)
+        if threads is not None:
+            cmd += ["-threads", str(threads)]
         cmd += ["-i", str(self.meta.path), "-filter_complex", graph]
         for label, target in (("[an]", "pipe:1"), ("[det]", f"pipe:{detector_fd}")):
             cmd += ["-map", label, "-fps_mode", "passthrough", "-f", "rawvideo", target]
@@ -218,8 +252,17 @@ class FrameStream:
                 except ValueError:  # "NOPTS"
                     value = None
                 self._pts.put(value if value is not None and math.isfinite(value) else None)
-            elif line and not line.startswith((" ", "[Parsed_showinfo")):
-                self._messages.append(line)
+                continue
+            level = _LEVEL.search(line)
+            text = _LEVEL.sub("", line, count=1) if level else line
+            if not text or text.startswith((" ", "[Parsed_showinfo")):
+                continue  # continuation lines of stream descriptions and of showinfo
+            text = text.removeprefix(f"{self.meta.path}: ")  # the user knows which file
+            self._messages.append(text)
+            if level and self._is_damage(level.group(1), text):
+                self.damage += 1
+                if not self.first_damage:
+                    self.first_damage = _strip_context(text).rstrip(".")
         self._pts.put(None)  # end of stream: a reader waiting on a timestamp gets None
 
     def _read_frames(self) -> None:
@@ -299,6 +342,14 @@ class FrameStream:
                 f"{self.meta.path}: the video stream has no frames that can be decoded "
                 "(truncated or empty file?)"
             )
+
+    @staticmethod
+    def _is_damage(level: str, text: str) -> bool:
+        """Whether a logged line reports input ffmpeg could not read or decode: its errors, and
+        its warnings about corrupt packets or frames."""
+        if any(word in text for word in _NOT_DAMAGE):
+            return False
+        return level in ("panic", "fatal", "error") or (level == "warning" and "corrupt" in text)
 
     def error_message(self) -> str:
         """The most informative line ffmpeg printed (its last error, if any)."""

@@ -38,6 +38,10 @@ class VideoMeta:
     fps: Fraction | None  # None when missing or implausible
     duration: float | None
     frame_count: int | None  # the container's count; may be absent or wrong
+    # The video stream's own duration where the container records one (MP4, MOV, MPEG-TS; not
+    # Matroska or raw streams). Unlike ``duration`` it never falls back to the format's, which
+    # may be a longer audio track's, so decoding can be checked against it for truncation.
+    stream_duration: float | None = None
 
     @property
     def display_size(self) -> tuple[int, int]:
@@ -118,10 +122,7 @@ def probe_video(path: Path) -> VideoMeta:
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace", check=False)
     if proc.returncode != 0:
-        reason = _last_line(proc.stderr) or f"ffprobe exited with status {proc.returncode}"
-        if reason.startswith(str(path)):
-            reason = reason[len(str(path)) :].lstrip(": ")
-        raise VideoError(f"{path}: not a readable video file ({reason})")
+        raise VideoError(f"{path}: not a readable video file ({_probe_failure(path, proc)})")
     try:
         info = json.loads(proc.stdout or "{}")
     except json.JSONDecodeError as err:
@@ -148,9 +149,8 @@ def probe_video(path: Path) -> VideoMeta:
         raise VideoError(f"{path}: the video stream has no picture size (corrupt header?)")
 
     fps = _parse_rate(stream.get("avg_frame_rate")) or _parse_rate(stream.get("r_frame_rate"))
-    duration = _float_or_none(stream.get("duration")) or _float_or_none(
-        (info.get("format") or {}).get("duration")
-    )
+    stream_duration = _float_or_none(stream.get("duration"))
+    duration = stream_duration or _float_or_none((info.get("format") or {}).get("duration"))
     frames = stream.get("nb_frames")
     sar = _parse_aspect(stream.get("sample_aspect_ratio"))
     return VideoMeta(
@@ -163,7 +163,28 @@ def probe_video(path: Path) -> VideoMeta:
         fps=fps,
         duration=duration,
         frame_count=int(frames) if frames and str(frames).isdigit() else None,
+        stream_duration=stream_duration,
     )
+
+
+# ffprobe's own last line is often generic ("Invalid data found when processing input") where an
+# earlier line names the actual problem; these say it in the user's terms.
+_PROBE_REASONS = (
+    ("moov atom not found", "its MP4 index, the moov atom, is missing: the file is truncated "
+     "or its recording was never finished; re-export or re-download it"),
+    ("End of file", "the file ends before its header does: truncated?"),
+)  # fmt: skip
+
+
+def _probe_failure(path: Path, proc: subprocess.CompletedProcess[str]) -> str:
+    """Why ffprobe could not read ``path``, in one short phrase."""
+    for needle, reason in _PROBE_REASONS:
+        if needle in proc.stderr:
+            return reason
+    reason = _last_line(proc.stderr) or f"ffprobe exited with status {proc.returncode}"
+    if reason.startswith(str(path)):
+        reason = reason[len(str(path)) :].lstrip(": ")
+    return reason
 
 
 def _parse_aspect(text: str | None) -> Fraction:
