@@ -201,6 +201,9 @@ class FrameStream:
                 stderr=subprocess.PIPE,
                 pass_fds=(write_fd,),
                 bufsize=0,
+                # its own session: Ctrl-C in the terminal reaches only us, so a stop is our
+                # clean shutdown (the context manager ends ffmpeg), never a decode error first
+                start_new_session=True,
             )
         except BaseException:
             os.close(read_fd)
