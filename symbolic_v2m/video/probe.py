@@ -178,6 +178,9 @@ _PROBE_REASONS = (
 
 def _probe_failure(path: Path, proc: subprocess.CompletedProcess[str]) -> str:
     """Why ffprobe could not read ``path``, in one short phrase."""
+    if "moov atom not found" in proc.stderr and not _looks_like_iso_media(path):
+        # ffprobe picks its demuxer by the name: a text file called .mp4 also lacks a moov atom
+        return "its content is not video data (is it really a video file?)"
     for needle, reason in _PROBE_REASONS:
         if needle in proc.stderr:
             return reason
@@ -185,6 +188,16 @@ def _probe_failure(path: Path, proc: subprocess.CompletedProcess[str]) -> str:
     if reason.startswith(str(path)):
         reason = reason[len(str(path)) :].lstrip(": ")
     return reason
+
+
+def _looks_like_iso_media(path: Path) -> bool:
+    """True if the file starts like an MP4/MOV (an ISO media box: size, then a known type)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError:
+        return False
+    return head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot")
 
 
 def _parse_aspect(text: str | None) -> Fraction:

@@ -148,7 +148,7 @@ def _not_videos(folder: Path) -> dict[str, tuple[Path, tuple[str, ...]]]:
     return {
         "missing": (folder / "nope.mp4", ("no such file",)),
         "directory": (folder, ("is a directory",)),
-        "text named .mp4": (text, ("not a readable video file",)),
+        "text named .mp4": (text, ("not a readable video file", "not video data")),
         "random bytes": (noise, ("not a readable video file",)),
         "empty": (empty, ("empty file",)),
         "audio only": (audio, ("no video stream", "audio-only")),
