@@ -528,6 +528,11 @@ def _time_range(ctx: click.Context, param: click.Parameter, value: str | None):
     help="A MIDI you edited in a DAW: its parts are kept as given.",
 )
 @click.option(
+    "--video",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where the composition's video is now, if it was moved (it must be the same file).",
+)
+@click.option(
     "--only",
     "only",
     type=click.Choice(["midi", "all"]),
@@ -553,6 +558,7 @@ def regenerate(
     seed: int,
     variations: int,
     from_midi: Path | None,
+    video: Path | None,
     only: str,
     revert: bool,
     device: str | None,
@@ -580,6 +586,7 @@ def regenerate(
         seed=seed,
         variations=variations,
         from_midi=str(from_midi) if from_midi else None,
+        video=str(video) if video else None,
         outputs=("midi",) if only == "midi" else ("midi", "musicxml", "png", "wav", "mp4"),
         revert=revert,
         device=device,

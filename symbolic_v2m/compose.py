@@ -385,6 +385,7 @@ class RegenerateRequest:
     seed: int = 0
     variations: int = 1
     from_midi: str | None = None
+    video: str | None = None
     outputs: tuple[str, ...] = ("midi", "musicxml", "png", "wav", "mp4")
     revert: bool = False
     device: str | None = None
@@ -456,14 +457,13 @@ def regenerate(project_path: Path, request: RegenerateRequest) -> RegenerateResu
     written beside it as ``NAME.var2.mid`` ... (MIDI).
     """
     from symbolic_v2m.music.midi_in import read_edited_midi
-    from symbolic_v2m.project import load_project, score_from_dict
+    from symbolic_v2m.project import load_project, resolve_video, score_from_dict
     from symbolic_v2m.stages.splice import prompt_before, splice_chords, splice_notes
 
     project_path = Path(project_path)
     project = load_project(project_path)
     config = _config_from_options(project.options)
     features = VideoFeatures.from_dict(project.features)
-    video = Path(project.video["path"])
     warnings: list[str] = []
     timeline = build_timeline(features, load_calibration(), _timeline_config(config))
     if [list(a) for a in timeline.tempo.anchors] != project.timeline["tempo"]:
@@ -471,6 +471,16 @@ def regenerate(project_path: Path, request: RegenerateRequest) -> RegenerateResu
     out_dir = project_path.parent
     name = project_path.name.removesuffix(".v2m.json")
     paths = {k: out_dir / f"{name}{SUFFIXES[k]}" for k in request.outputs}
+    # only the timeline picture and the MP4 read the video: check it (there, the same file)
+    # before any work, so that a moved video is reported now and not after generating
+    video = resolve_video(
+        project,
+        Path(request.video) if request.video else None,
+        required=bool({"png", "mp4"} & set(paths)),
+    )
+    video_record = project.video
+    if request.video:  # remember where the video is now
+        video_record = project.video | {"path": str(video.resolve()), "name": video.name}
     history = list(project.history)
 
     if request.revert:
@@ -611,9 +621,11 @@ def regenerate(project_path: Path, request: RegenerateRequest) -> RegenerateResu
 
     arrangement = _arrangement(score, timeline, config, name)
     timings: dict[str, float] = {}
+    video = video or Path(project.video["path"])  # not read: no output needs it
     written = _export(arrangement, features, video, paths, config, warnings, timings)
     updated = replace(
         project,
+        video=video_record,
         score=score_to_dict(score),
         history=history,
         tracks=_tracks(arrangement),

@@ -20,9 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from symbolic_v2m.errors import InputError
+from symbolic_v2m.music.midi_in import read_midi
 from symbolic_v2m.music.score import Score
-from symbolic_v2m.quiet_import import quiet_import
 
 #: columns of :attr:`Piece.notes`
 COLUMNS = ("start", "end", "pitch", "velocity", "track", "drum")
@@ -72,17 +71,18 @@ def _sorted_notes(rows: list[tuple[float, ...]]) -> np.ndarray:
 def read_piece(path: Path) -> Piece:
     """A MIDI file as a :class:`Piece`, on the file's own tempo map and time signatures.
 
+    The file goes through :func:`symbolic_v2m.music.midi_in.read_midi`, which refuses corrupt
+    and absurd files and handles the odd but valid ones (see its module doc). A file without
+    notes gives a piece without notes: its music metrics are undefined (NaN), not an error, so
+    that a reference folder or a comparison can still show it.
+
     Raises:
-        InputError: the file is missing or not a MIDI file pretty_midi can read.
+        InputError: the file is missing or not a MIDI file we can read; the message names the
+            file and the problem.
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: MIDI file not found")
-    pretty_midi = quiet_import("pretty_midi")
-    try:
-        pm = pretty_midi.PrettyMIDI(str(path))
-    except Exception as exc:  # pretty_midi / mido raise many types for bad files
-        raise InputError(f"{path}: not a readable MIDI file ({exc})") from None
+    midi = read_midi(path)
+    pm = midi.midi
     rows = [
         (n.start, n.end, n.pitch, n.velocity, i, float(inst.is_drum))
         for i, inst in enumerate(pm.instruments)
@@ -90,7 +90,8 @@ def read_piece(path: Path) -> Piece:
         if n.end > n.start
     ]
     notes = _sorted_notes(rows)
-    end = max(pm.get_end_time(), _file_length(path))
+    # pretty_midi's end stops at the last note; our files end at the last bar line
+    end = max(pm.get_end_time(), midi.end)
     beats = np.asarray(pm.get_beats(), dtype=float)
     downbeats = np.asarray(pm.get_downbeats(), dtype=float)
     beats, downbeats = beats[beats < end - 1e-6], downbeats[downbeats < end - 1e-6]
@@ -98,16 +99,6 @@ def read_piece(path: Path) -> Piece:
         downbeats = np.array([0.0])
     names = tuple(inst.name or f"Track {i + 1}" for i, inst in enumerate(pm.instruments))
     return Piece(notes, names, beats, downbeats, float(end))
-
-
-def _file_length(path: Path) -> float:
-    """The file's length in seconds including trailing rests (pretty_midi stops at the last
-    note; our files end at the last bar line)."""
-    mido = quiet_import("mido")
-    try:
-        return float(mido.MidiFile(str(path)).length)
-    except Exception:  # a type-2 file has no single length; the notes' end will do
-        return 0.0
 
 
 def piece_from_score(score: Score) -> Piece:
