@@ -215,6 +215,7 @@ def report(videos: list[dict], pop: dict | None) -> str:
         "cut_beat_recall",
         "cut_downbeat_recall",
         "cut_downbeat_recall_spaced",
+        "spaced_cuts",
         "density_speed_spearman",
         "strong_visual_beats_met",
         "length_mismatch",
