@@ -74,9 +74,7 @@ def main() -> None:
             check=True,
         )
     figures = json.loads(result.stdout.strip().splitlines()[-1])
-    print(
-        f"## long video ({datetime.date.today()}, {platform.machine()}, {os.cpu_count()} cores)"
-    )
+    print(f"## long video ({datetime.date.today()}, {platform.machine()}, {os.cpu_count()} cores)")
     print(f"command: python bench/long_video.py --hours {args.hours:g}")
     print(
         f"{figures['duration'] / 3600:.2f} h of video -> {figures['bars']} bars, "

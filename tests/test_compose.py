@@ -10,7 +10,10 @@ from scipy.stats import spearmanr
 
 from symbolic_v2m.cli import main
 from symbolic_v2m.compose import ComposeConfig, compose
+from symbolic_v2m.evaluation import read_piece
+from symbolic_v2m.evaluation.video_fit import video_fit
 from symbolic_v2m.project import load_project
+from symbolic_v2m.video import analyze_video
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +163,6 @@ def test_shared_clips_cuts_land_on_downbeats(name, tiny_weights, tmp_path) -> No
         neighbours = [0.0, *cuts[:i], *cuts[i + 1 :], result.timeline.duration]
         if min(abs(cut - n) for n in neighbours) >= bar:
             assert np.min(np.abs(downbeats - cut)) <= 0.1, (name, cut, downbeats)
+    if name in ("testvideo.mp4", "goldeneye-vfr-drop3.mp4"):  # real footage, varied motion
+        fit = video_fit(read_piece(result.files["midi"]), analyze_video(video))
+        assert fit["density_speed_spearman"] >= 0.6, (name, fit)

@@ -13,9 +13,12 @@ Definitions (every time in seconds, every beat and bar from the MIDI's own tempo
   length) from every neighbouring transition (hard cuts, fades, the video's start and end): two
   transitions closer than a bar cannot both open a bar. ``spaced_cuts`` says how many there
   were (the recall is NaN when there are none).
-- **Density-speed correlation:** Spearman's rho between the number of distinct note onsets
-  in each bar and the mean optical-flow speed over that bar's frames (CMT's density control
-  follows flow speed). NaN when either is constant.
+- **Density-speed correlation:** Spearman's rho between the onset density of each bar
+  (distinct note onsets per beat of the bar) and the mean optical-flow speed over that bar's
+  frames (CMT's density control follows flow speed). With one meter throughout this ranks bars
+  exactly as CMT's onsets per bar; per beat, a short bar (a 2/4 bar that lets a cut or the
+  video's end fall on a bar line) is judged by how busy it is, not by how long. NaN when
+  either is constant.
 - **Strong visual beats met:** the strong visual beats (weight at or above the median weight of
   the video's visual beats) that have a strong music onset within a 16th note (a quarter of the
   local beat); a strong onset is one whose summed velocity of notes starting together (drums
@@ -98,10 +101,11 @@ def onsets(piece: Piece, include_drums: bool = False) -> tuple[np.ndarray, np.nd
 
 
 def density_speed_spearman(piece: Piece, times: np.ndarray, speed: np.ndarray) -> float:
-    """Spearman's rho of distinct onsets per bar vs mean flow speed per bar (see module doc)."""
+    """Spearman's rho of onsets per beat in each bar vs mean flow speed per bar (module doc)."""
     edges = piece.bar_edges()
     starts, _ = onsets(piece)
-    per_bar = np.histogram(starts, bins=edges)[0]
+    beats_in_bar = np.maximum(np.histogram(piece.beats, bins=edges)[0], 1)
+    per_bar = np.histogram(starts, bins=edges)[0] / beats_in_bar
     bar_of_frame = np.searchsorted(edges, times, side="right") - 1
     bar_speed = np.full(len(per_bar), np.nan)
     for b in range(len(per_bar)):

@@ -122,6 +122,33 @@ def test_density_correlation_strong_beats_and_length(tmp_path) -> None:
     assert falling["density_speed_spearman"] == pytest.approx(-1.0)
 
 
+def test_density_is_judged_per_beat_so_a_short_bar_is_not_a_sparse_bar(tmp_path) -> None:
+    """Five 4/4 bars with 2, 4, .. 10 onsets, then a 2/4 bar with 6 (3 a beat: the busiest):
+    per beat the densities rise with the speed throughout; per bar the short one would not."""
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    pm.time_signature_changes = [
+        pretty_midi.TimeSignature(4, 4, 0.0),
+        pretty_midi.TimeSignature(2, 4, 10.0),
+    ]
+    inst = pretty_midi.Instrument(0, name="Piano")
+    counts = [2, 4, 6, 8, 10, 6]
+    for bar, count in enumerate(counts):
+        start, length = bar * 2.0, (2.0 if bar < 5 else 1.0)
+        step = length / count
+        inst.notes += [
+            pretty_midi.Note(80, 60 + k % 12, start + k * step, start + (k + 0.8) * step)
+            for k in range(count)
+        ]
+    pm.instruments.append(inst)
+    pm.write(str(tmp_path / "short_bar.mid"))
+    piece = read_piece(tmp_path / "short_bar.mid")
+    assert piece.n_bars == 6
+    assert np.histogram(piece.beats, bins=piece.bar_edges())[0].tolist() == [4] * 5 + [2]
+    speeds = [0.1 * (bar + 1) for bar in range(5) for _second in range(2)] + [0.9]
+    fit = video_fit(piece, _features(11.0, speeds, [(1.0, 1.0)]))
+    assert fit["density_speed_spearman"] == pytest.approx(1.0)
+
+
 @pytest.fixture(scope="module")
 def composition(varied_clip, tiny_weights, tmp_path_factory):
     clip, _ = varied_clip
