@@ -56,7 +56,11 @@ def main() -> None:
             "1" if args.quick else "2",
         ),
         "generation": run(
-            "generation_speed.py", *device, *(["--lengths", "1024,4096"] if args.quick else [])
+            "generation_speed.py",
+            *device,
+            "--weights",
+            str(HERE.parent / "symbolic_v2m" / "weights" / "accompaniment.safetensors"),
+            *(["--lengths", "1024,4096"] if args.quick else []),
         ),
         "compose": run("compose_speed.py", "--all", *device),
     }
