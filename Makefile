@@ -59,9 +59,7 @@ test: setup
 	$(BIN)/python -m pytest -q -rs tests
 
 bench: setup
-	$(BIN)/python bench/analyze_speed.py
-	$(BIN)/python bench/generation_speed.py
-	$(BIN)/python bench/compose_speed.py
+	$(BIN)/python bench/speed.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -146,7 +146,9 @@ def test_musescore_opens_the_composed_midi(composed, tmp_path) -> None:
 @pytest.mark.parametrize(
     "name", ["testvideo.mp4", "goldeneye-vfr-drop3.mp4", "counter.mp4", "fades.mp4"]
 )
-def test_shared_clips_cuts_land_on_downbeats(name, tiny_weights, tmp_path) -> None:
+def test_shared_clips_cuts_land_on_downbeats_and_density_follows_motion(
+    name, tiny_weights, tmp_path
+) -> None:
     from tests.conftest import SHARED
 
     video = SHARED / "videos" / name
