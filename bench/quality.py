@@ -34,7 +34,9 @@ from symbolic_v2m.compose import ComposeConfig, _request, compose
 from symbolic_v2m.data import Pop909, default_split_path, load_split
 from symbolic_v2m.errors import DataError
 from symbolic_v2m.evaluation import EvaluateConfig, evaluate, piece_from_score
+from symbolic_v2m.evaluation.adherence import ADHERENCE_ROLES
 from symbolic_v2m.evaluation.music import METRICS, mean_metrics
+from symbolic_v2m.evaluation.video_fit import VIDEO_FIT_METRICS
 from symbolic_v2m.model import default_model
 from symbolic_v2m.music import Role, Score
 from symbolic_v2m.music.score import clip_notes
@@ -212,15 +214,8 @@ def fmt(x: float | None, signed: bool = False) -> str:
 def report(videos: list[dict], pop: dict | None) -> str:
     lines = ["### Video fit (composed with the default weights)", ""]
     cols = [
-        "cut_beat_recall",
-        "cut_downbeat_recall",
-        "cut_downbeat_recall_spaced",
-        "spaced_cuts",
-        "density_speed_spearman",
-        "strong_visual_beats_met",
-        "length_mismatch",
-        "melody_density_error",
-        "accompaniment_density_error",
+        *VIDEO_FIT_METRICS,
+        *(f"{role}_density_error" for role in ADHERENCE_ROLES),
         "strength_error",
     ]
     lines.append("| video | " + " | ".join(cols) + " |")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 import torch
 
+from symbolic_v2m.compose import ComposeConfig, compose
 from symbolic_v2m.model import CPTransformer, ModelConfig, save_model
 from symbolic_v2m.video.synthetic import SyntheticClip, SyntheticShot, write_synthetic_clip
 
@@ -80,3 +82,22 @@ def varied_clip(tmp_path_factory: pytest.TempPathFactory):
     ]
     clip = write_synthetic_clip(tmp_path_factory.mktemp("clip") / "varied.mp4", shots)
     return clip, speeds
+
+
+@pytest.fixture(scope="session")
+def tiny_composition(varied_clip, tiny_weights, tmp_path_factory) -> Path:
+    """A composition (MIDI + project file) of the varied clip with the tiny models, made once;
+    tests that change it take a private copy through :func:`project`."""
+    clip, _ = varied_clip
+    out = tmp_path_factory.mktemp("composition")
+    config = ComposeConfig(weights_dir=str(tiny_weights), outputs=("midi", "project"), seed=2)
+    compose(clip.path, out, config)
+    return out
+
+
+@pytest.fixture
+def project(tiny_composition: Path, tmp_path: Path) -> Path:
+    """A private copy of :func:`tiny_composition` (regeneration rewrites files in place)."""
+    copy_dir = tmp_path / "work"
+    shutil.copytree(tiny_composition, copy_dir)
+    return next(copy_dir.glob("*.v2m.json"))

@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pretty_midi
 import pytest
 
 from symbolic_v2m.cli import main
-from symbolic_v2m.compose import ComposeConfig, compose
 from symbolic_v2m.project import load_project
-
-
-@pytest.fixture(scope="module")
-def composition(varied_clip, tiny_weights, tmp_path_factory) -> Path:
-    clip, _ = varied_clip
-    out = tmp_path_factory.mktemp("composition")
-    config = ComposeConfig(weights_dir=str(tiny_weights), outputs=("midi", "project"), seed=2)
-    compose(clip.path, out, config)
-    return out
-
-
-@pytest.fixture
-def project(composition, tmp_path) -> Path:
-    """A private copy of the composition (regeneration rewrites files in place)."""
-    copy = tmp_path / "work"
-    shutil.copytree(composition, copy)
-    return next(copy.glob("*.v2m.json"))
 
 
 def _notes(midi: Path) -> dict[str, set[tuple[float, int, float]]]:

@@ -20,7 +20,7 @@ import pytest
 
 from symbolic_v2m import project as project_module
 from symbolic_v2m.cli import main
-from symbolic_v2m.compose import ComposeConfig, RegenerateRequest, compose
+from symbolic_v2m.compose import RegenerateRequest
 from symbolic_v2m.errors import InputError
 from symbolic_v2m.evaluation.piece import read_piece
 from symbolic_v2m.music.midi_in import MAX_FILE_BYTES, read_edited_midi
@@ -188,24 +188,6 @@ def test_a_reference_folder_skips_a_bad_file_with_a_warning(tmp_path, capsys) ->
 
 
 # --- regenerate --from-midi --------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def composition(varied_clip, tiny_weights, tmp_path_factory) -> Path:
-    """A composition (MIDI + project) with the tiny untrained models, made once."""
-    clip, _ = varied_clip
-    out = tmp_path_factory.mktemp("composition")
-    config = ComposeConfig(weights_dir=str(tiny_weights), outputs=("midi", "project"), seed=2)
-    compose(clip.path, out, config)
-    return out
-
-
-@pytest.fixture
-def project(composition, tmp_path) -> Path:
-    """A private copy of the composition (regeneration rewrites files in place)."""
-    copy_dir = tmp_path / "work"
-    shutil.copytree(composition, copy_dir)
-    return next(copy_dir.glob("*.v2m.json"))
 
 
 def _exported(project: Path) -> Path:
