@@ -1,7 +1,7 @@
 """Quality benchmark: our music and its fit to video, against real data and the anchors.
 
     python bench/quality.py [--songs N] [--bars 32] [--pop909 DIR] [--videos DIR]
-                            [--out DIR] [--json FILE]
+                            [--out DIR] [--json FILE] [--weights DIR]
 
 Two parts, both judged by ``symbolic_v2m.evaluation`` from the written files:
 
@@ -13,9 +13,11 @@ Two parts, both judged by ``symbolic_v2m.evaluation`` from the written files:
    songs the adapter excludes or cannot read are skipped with a note), their first
    ``--bars`` bars: the three stages generate chords, melody and accompaniment under the real
    song's meters, tempo map, key, phrase starts and per-bar densities (what a video's timeline
-   would give them), with compose's default theory biases. The music metrics of the generated
-   and the real pieces are compared, and our gap is printed beside the published gaps of CMT and
-   V-MusProd (``bench/ANCHORS.md``).
+   would give them), once with compose's default theory biases and once with none (scale lock
+   off, no chord-tone bonus: the models alone). The music metrics of the generated and the real
+   pieces are compared, and our gap is printed beside the published gaps of CMT and V-MusProd
+   (``bench/ANCHORS.md``). Each composed video's whole file (every pitched track) is measured
+   for scale consistency and pitch-class entropy too.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from symbolic_v2m.evaluation import EvaluateConfig, evaluate, piece_from_score
 from symbolic_v2m.evaluation.adherence import ADHERENCE_ROLES
 from symbolic_v2m.evaluation.music import METRICS, mean_metrics
 from symbolic_v2m.evaluation.video_fit import VIDEO_FIT_METRICS
-from symbolic_v2m.model import default_model
+from symbolic_v2m.model import default_model, load_model
 from symbolic_v2m.music import Role, Score
 from symbolic_v2m.music.score import clip_notes
 from symbolic_v2m.music.vocab import DURATIONS
@@ -65,6 +67,12 @@ ANCHOR_GAPS = {
 }
 
 
+#: music metrics reported for each composed file as a whole
+FILE_METRICS = ("scale_consistency", "pitch_class_entropy")
+#: compose's theory biases turned off: what the models write by themselves
+NO_BIASES = {"scale_lock": "off", "chord_tone_bonus": 0.0}
+
+
 def synthetic_clips(folder: Path) -> list[Path]:
     """Clips with known cuts: shots a bar or more long, motion from still to fast."""
     plans = {
@@ -81,13 +89,14 @@ def synthetic_clips(folder: Path) -> list[Path]:
     return paths
 
 
-def video_part(videos: list[Path], out: Path) -> list[dict]:
+def video_part(videos: list[Path], out: Path, weights: Path | None) -> list[dict]:
     rows = []
+    config = ComposeConfig(
+        outputs=("midi", "project"), weights_dir=str(weights) if weights else None
+    )
     for video in videos:
         started = time.perf_counter()
-        result = compose(
-            video, out / video.stem, ComposeConfig(outputs=("midi", "project")), force=True
-        )
+        result = compose(video, out / video.stem, config, force=True)
         report = evaluate(
             result.files["midi"], EvaluateConfig(video=video, project=result.files["project"])
         )
@@ -97,6 +106,8 @@ def video_part(videos: list[Path], out: Path) -> list[dict]:
                 "seconds": time.perf_counter() - started,
                 **report.video_fit,
                 **report.adherence,
+                # the whole file: every pitched track, bass and pad included
+                **{f"file_{name}": report.music[name] for name in FILE_METRICS},
             }
         )
         print(f"  {video.name}: {rows[-1]}", file=sys.stderr)
@@ -155,10 +166,10 @@ def song_timeline(real: Score) -> Timeline:
     )
 
 
-def generate_like(real: Score, models: dict, seed: int) -> Score:
-    """Chords, melody and accompaniment written under ``real``'s controls (module doc)."""
+def generate_like(real: Score, models: dict, seed: int, config: ComposeConfig) -> Score:
+    """Chords, melody and accompaniment written under ``real``'s controls (module doc), with
+    ``config``'s theory biases."""
     timeline = song_timeline(real)
-    config = ComposeConfig()
     parts: dict[Role, tuple] = {}
     for offset, role in enumerate(Role):
         parts[role] = write_part(
@@ -181,11 +192,16 @@ def generate_like(real: Score, models: dict, seed: int) -> Score:
     ).normalised()
 
 
-def pop909_part(root: Path, n_songs: int | None, n_bars: int) -> dict:
+def pop909_part(root: Path, n_songs: int | None, n_bars: int, weights: Path | None) -> dict:
     corpus = Pop909(root)
-    models = {role: default_model(role.value, "cpu") for role in Role}
+    models = {
+        role: load_model(weights / f"{role.value}.safetensors", "cpu")
+        if weights
+        else default_model(role.value, "cpu")
+        for role in Role
+    }
     ids = load_split(default_split_path("pop909"))["test"][:n_songs]
-    real, ours = [], []
+    real, ours, unbiased = [], [], []
     started = time.perf_counter()
     for i, song_id in enumerate(ids):
         try:
@@ -194,7 +210,9 @@ def pop909_part(root: Path, n_songs: int | None, n_bars: int) -> dict:
             print(f"  POP909 {song_id} skipped: {err}", file=sys.stderr)
             continue
         real.append(piece_from_score(score))
-        ours.append(piece_from_score(generate_like(score, models, seed=i)))
+        ours.append(piece_from_score(generate_like(score, models, i, ComposeConfig())))
+        plain = generate_like(score, models, i, ComposeConfig(**NO_BIASES))
+        unbiased.append(piece_from_score(plain))
         print(f"  POP909 {song_id} ({i + 1}/{len(ids)})", file=sys.stderr)
     return {
         "songs": ids,
@@ -202,6 +220,7 @@ def pop909_part(root: Path, n_songs: int | None, n_bars: int) -> dict:
         "seconds": time.perf_counter() - started,
         "real": mean_metrics(real),
         "ours": mean_metrics(ours),
+        "no_biases": mean_metrics(unbiased),
     }
 
 
@@ -217,6 +236,7 @@ def report(videos: list[dict], pop: dict | None) -> str:
         *VIDEO_FIT_METRICS,
         *(f"{role}_density_error" for role in ADHERENCE_ROLES),
         "strength_error",
+        *(f"file_{name}" for name in FILE_METRICS),
     ]
     lines.append("| video | " + " | ".join(cols) + " |")
     lines.append("|---" * (len(cols) + 1) + "|")
@@ -228,19 +248,26 @@ def report(videos: list[dict], pop: dict | None) -> str:
             f"### POP909 test conditions ({pop['evaluated']} test songs, their first bars; "
             f"{pop['seconds']:.0f} s to generate)",
             "",
-            "| metric | real | ours | our gap | V-MusProd gap | CMT gap | within V-MusProd's gap |",
-            "|---|---|---|---|---|---|---|",
+            "| metric | real | ours | our gap | no biases | its gap | V-MusProd gap | CMT gap "
+            "| within V-MusProd's gap |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for name in METRICS:
             real, ours = pop["real"][name], pop["ours"][name]
+            plain = pop["no_biases"][name]
             gap = ours - real
             vm = ANCHOR_GAPS["V-MusProd"].get(name)
             cmt = ANCHOR_GAPS["CMT"].get(name)
             within = "-" if vm is None else ("yes" if abs(gap) <= abs(vm) + 1e-9 else "no")
             lines.append(
-                f"| {name} | {fmt(real)} | {fmt(ours)} | {fmt(gap, True)} | "
-                f"{fmt(vm, True)} | {fmt(cmt, True)} | {within} |"
+                f"| {name} | {fmt(real)} | {fmt(ours)} | {fmt(gap, True)} | {fmt(plain)} | "
+                f"{fmt(plain - real, True)} | {fmt(vm, True)} | {fmt(cmt, True)} | {within} |"
             )
+        lines += [
+            "",
+            "ours: compose's defaults (soft scale lock, chord-tone bonus on strong beats); "
+            "no biases: scale lock off, no chord-tone bonus.",
+        ]
     return "\n".join(lines)
 
 
@@ -252,6 +279,9 @@ def main() -> None:
     parser.add_argument("--videos", type=Path, default=SHARED / "videos")
     parser.add_argument("--out", type=Path, help="keep the compositions here")
     parser.add_argument("--json", type=Path, help="write every figure here")
+    parser.add_argument(
+        "--weights", type=Path, help="folder of the three .safetensors (default: shipped)"
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -261,11 +291,11 @@ def main() -> None:
         if args.videos.is_dir():
             clips += sorted(args.videos.glob("*.mp4"))
         print(f"composing for {len(clips)} videos", file=sys.stderr)
-        videos = video_part(clips, out)
+        videos = video_part(clips, out, args.weights)
     pop = None
     if args.pop909.is_dir() and args.songs != 0:
         print("generating under POP909 test conditions", file=sys.stderr)
-        pop = pop909_part(args.pop909, args.songs, args.bars)
+        pop = pop909_part(args.pop909, args.songs, args.bars, args.weights)
     text = report(videos, pop)
     total = time.perf_counter() - started
     print(text)

@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -363,6 +364,13 @@ def _only(ctx: click.Context, param: click.Parameter, value: str | None):
     help="Melody and accompaniment notes outside the key's scale (chord tones "
     "always allowed): masked, discouraged, or free.",
 )
+@click.option(
+    "--chord-tones",
+    "chord_tone_bonus",
+    type=click.FloatRange(0, 10),
+    help="Nudge the melody toward chord tones on strong beats: a logit bonus (default "
+    "2: about 7x the odds; 0 = the model's own choice).",
+)
 @click.option("--keep-audio", is_flag=True, help="Mix the video's own sound under the music.")
 @click.option(
     "--soundfont",
@@ -399,6 +407,7 @@ def compose(
     instruments: dict[str, int],
     progression: tuple[str, ...],
     scale_lock: str,
+    chord_tone_bonus: float | None,
     keep_audio: bool,
     soundfont: Path | None,
     weights: Path | None,
@@ -431,6 +440,8 @@ def compose(
         scale_lock=scale_lock,
         weights_dir=str(weights) if weights else None,
     )
+    if chord_tone_bonus is not None:
+        config = replace(config, chord_tone_bonus=chord_tone_bonus)
     _set_threads(threads)
     out_dir = out_dir or Path("out") / video.stem
     with _progress_bar(enabled=not quiet) as progress:
@@ -820,18 +831,21 @@ def format_dataset_stats(stats) -> str:  # noqa: ANN001 - DatasetStats, imported
 
 
 @app.command()
-@click.option("--stage", required=True, type=click.Choice(["chord", "melody", "accompaniment"]))
+@click.option("--stage", type=click.Choice(["chord", "melody", "accompaniment"]))
+@click.option(
+    "--resume",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    help="Continue the run in this directory with its own settings (other options ignored).",
+)
 @click.option(
     "--data",
     "data_dir",
-    required=True,
     type=click.Path(path_type=Path, exists=True, file_okay=False),
     help="A prepared dataset (symbolic-v2m dataset prepare).",
 )
 @click.option(
     "--out",
     "out_dir",
-    required=True,
     type=click.Path(path_type=Path, file_okay=False),
     help="Run directory: checkpoints, best weights, log, loss curve. Resumes if present.",
 )
@@ -862,13 +876,27 @@ def format_dataset_stats(stats) -> str:  # noqa: ANN001 - DatasetStats, imported
     help="Peak learning rate (1e-3 stalled the root and pitch losses on POP909).",
 )
 @click.option("--warmup", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option(
+    "--pitch",
+    "pitch_frame",
+    type=click.Choice(["key-relative", "absolute"]),
+    default="key-relative",
+    show_default=True,
+    help="Pitches relative to the key's tonic, or absolute with random transposition.",
+)
+@click.option(
+    "--rotary/--no-rotary",
+    default=True,
+    show_default=True,
+    help="Rotary embedding of the token index in attention.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", help="cpu, cuda or cuda:N (default: CUDA when present).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or per-epoch lines.")
 def train(
-    stage: str,
-    data_dir: Path,
-    out_dir: Path,
+    stage: str | None,
+    data_dir: Path | None,
+    out_dir: Path | None,
     epochs: int,
     steps_per_epoch: int | None,
     batch_size: int,
@@ -880,15 +908,29 @@ def train(
     dropout: float,
     lr: float,
     warmup: int,
+    pitch_frame: str,
+    rotary: bool,
     seed: int,
     device: str | None,
     quiet: bool,
+    resume: Path | None,
 ) -> None:
-    """Train one stage's CP Transformer (also under torchrun: -m symbolic_v2m.cli train ...)."""
+    """Train one stage's CP Transformer (also under torchrun: -m symbolic_v2m.cli train ...).
+
+    A run directory holds everything needed to carry on: `train --resume RUN` continues a
+    stopped run exactly where its last checkpoint left it, with the run's own settings."""
     from symbolic_v2m.model import ModelConfig
-    from symbolic_v2m.training import TrainConfig
+    from symbolic_v2m.training import TrainConfig, load_run_config
     from symbolic_v2m.training import train as run_training
 
+    if resume is not None:
+        config = load_run_config(resume, device=device)
+        stage = config.stage
+        out_dir = Path(config.out_dir)
+        return _run_training(config, stage, out_dir, quiet, run_training)
+    for value, name in ((stage, "--stage"), (data_dir, "--data"), (out_dir, "--out")):
+        if value is None:
+            raise click.UsageError(f"{name} is required (or --resume RUN)")
     if d_model % heads:
         raise click.BadParameter(
             f"{d_model} is not divisible by --heads {heads}", param_hint="--d-model"
@@ -904,6 +946,8 @@ def train(
             n_heads=heads,
             d_ff=ff or 4 * d_model,
             dropout=dropout,
+            key_relative=pitch_frame == "key-relative",
+            rotary=rotary,
         ),
         seq_len=seq_len,
         batch_size=batch_size,
@@ -914,6 +958,11 @@ def train(
         seed=seed,
         device=device,
     )
+    _run_training(config, stage, out_dir, quiet, run_training)
+
+
+def _run_training(config, stage: str, out_dir: Path, quiet: bool, run_training) -> None:  # noqa: ANN001
+    """Run (or resume) a training run with a progress bar on a terminal, one line at the end."""
     bar = None
     if not quiet and sys.stderr.isatty():
         from tqdm import tqdm

@@ -33,6 +33,7 @@ from symbolic_v2m.music.vocab import DURATIONS
 from symbolic_v2m.project import Project, file_sha256, score_to_dict, timeline_to_dict
 from symbolic_v2m.stages import StageConfig, StageRequest, write_part
 from symbolic_v2m.stages.theory_constraints import (
+    CHORD_TONE_BONUS,
     chord_tone_bias,
     progression_events,
     scale_lock_bias,
@@ -75,6 +76,8 @@ class ComposeConfig:
     instruments: dict[str, int] = field(default_factory=dict)
     progression: tuple[str, ...] = ()
     scale_lock: str = "soft"
+    #: logit bonus for chord tones on the melody's strong beats (0: the model's own choice)
+    chord_tone_bonus: float = CHORD_TONE_BONUS
     weights_dir: str | None = None
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
 
@@ -295,14 +298,26 @@ def _request(
             )
         pitch_range = config.pitch_ranges.get(role.value)
         pitch_range = tuple(pitch_range) if pitch_range else None
-        bias = _pitch_bias(role, config.scale_lock, timeline.key, parts.get(Role.CHORD), timeline)
+        bias = _pitch_bias(
+            role,
+            config.scale_lock,
+            timeline.key,
+            parts.get(Role.CHORD),
+            timeline,
+            config.chord_tone_bonus,
+        )
         return StageRequest(pitch_bias=bias, pitch_range=pitch_range)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
 
 def _pitch_bias(
-    role: Role, scale_lock: str, key: KeyChange, chords: tuple | None, timeline: Timeline
+    role: Role,
+    scale_lock: str,
+    key: KeyChange,
+    chords: tuple | None,
+    timeline: Timeline,
+    chord_tone_bonus: float = CHORD_TONE_BONUS,
 ) -> np.ndarray | None:
     """(length, 128) pitch bias of a note stage: the scale lock, for the melody plus the
     strong-beat chord-tone bonus; None for the chord stage or when nothing applies.
@@ -314,7 +329,9 @@ def _pitch_bias(
     lock = scale_lock_bias(scale_lock, key, chords or (), timeline.length)
     if role is Role.ACCOMPANIMENT:
         return lock
-    bias = chord_tone_bias(chords or (), timeline.bar_starts, timeline.length)
+    if chord_tone_bonus == 0:
+        return lock
+    bias = chord_tone_bias(chords or (), timeline.bar_starts, timeline.length, chord_tone_bonus)
     return bias if lock is None else bias + lock
 
 
@@ -569,6 +586,7 @@ def regenerate(project_path: Path, request: RegenerateRequest) -> RegenerateResu
                         span_key,
                         version.chords,
                         timeline,
+                        config.chord_tone_bonus,
                     )
                     if bias is not None:
                         stage_request = replace(stage_request, pitch_bias=bias)

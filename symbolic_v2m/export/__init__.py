@@ -1,20 +1,32 @@
-"""Writing results: safe output files, timeline pictures, MIDI, MusicXML, WAV and the muxed MP4."""
+"""Writing results: safe output files, timeline pictures, MIDI, MusicXML, WAV and the muxed MP4.
 
-from symbolic_v2m.export.audio import find_soundfont, render_wav
-from symbolic_v2m.export.files import atomic_output, check_outputs
-from symbolic_v2m.export.midi import write_midi
-from symbolic_v2m.export.musicxml import write_musicxml
-from symbolic_v2m.export.plot import write_analysis_plot, write_timeline_plot
-from symbolic_v2m.export.video import mux_audio
+The entry points are imported on first use (PEP 562): training and data preparation need only
+the atomic writes of :mod:`.files`, and should not pay for (or, on a bare GPU machine, need)
+music21, OpenCV and PySceneDetect, which the MusicXML and picture writers bring in.
+"""
 
-__all__ = [
-    "atomic_output",
-    "check_outputs",
-    "find_soundfont",
-    "mux_audio",
-    "render_wav",
-    "write_analysis_plot",
-    "write_midi",
-    "write_musicxml",
-    "write_timeline_plot",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_ENTRY_POINTS = {
+    "atomic_output": "files",
+    "check_outputs": "files",
+    "find_soundfont": "audio",
+    "mux_audio": "video",
+    "render_wav": "audio",
+    "write_analysis_plot": "plot",
+    "write_midi": "midi",
+    "write_musicxml": "musicxml",
+    "write_timeline_plot": "plot",
+}
+
+__all__ = sorted(_ENTRY_POINTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ENTRY_POINTS:
+        module = importlib.import_module(f"{__name__}.{_ENTRY_POINTS[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

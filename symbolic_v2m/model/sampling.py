@@ -259,6 +259,21 @@ class Sampler:
         end = state.bar_start + state.bar_length
         return [int(t) - state.bar_start for t in np.flatnonzero(self.c.onsets[start:end]) + start]
 
+    def key_of_next(
+        self, states: Sequence[RowState], new: np.ndarray, kinds: list[str]
+    ) -> np.ndarray:
+        """(B,) key family index at the tick of each next token: a note sounds at its
+        simu-note's tick, a chord at its bar's start plus the position just sampled."""
+        ticks = np.zeros(len(states), dtype=np.int64)
+        positions = self.spec.family("position")
+        for b, (state, kind) in enumerate(zip(states, kinds, strict=True)):
+            if kind == "chord":
+                position = positions.value(int(new[b, self.spec.column["position"]])) or 0
+                ticks[b] = state.bar_start + position
+            else:
+                ticks[b] = state.tick
+        return self.context.by_tick["key"][np.clip(ticks, 0, self.context.length)]
+
     def pitch_bias(self, states: Sequence[RowState], logits: Tensor) -> Tensor:
         """Add the caller's per-tick pitch bias (B, 128 + 1 with index 0) to pitch logits."""
         if self.c.pitch_bias is None:
@@ -360,7 +375,11 @@ def generate(
             users = [k in spec.type_families and family in spec.type_families[k] for k in kinds]
             if not any(users):
                 continue
-            logits = sampler.mask(family, states, family_logits[family].float(), kinds)
+            logits = family_logits[family].float()
+            if spec.family(family).transposes is not None:
+                keys = sampler.key_of_next(states, new, kinds)
+                logits = model.absolute_logits(family, logits, torch.as_tensor(keys))
+            logits = sampler.mask(family, states, logits, kinds)
             if family == "strength" and constraints.strength is not None:
                 logits = _force_strength(sampler, states, new, logits, kinds)
             if family == "pitch":

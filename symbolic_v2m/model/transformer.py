@@ -5,7 +5,14 @@ sized from its vocabulary; the embeddings are concatenated and projected to the 
 Tokens also carry their tick (B, T); a sinusoidal encoding of the tick is the *beat-based*
 position (all tokens of one simu-note share it, as in CMT), and the ``progress`` context family
 tells how far the piece has gone. Pre-LayerNorm blocks with causal attention through
-``torch.nn.functional.scaled_dot_product_attention``.
+``torch.nn.functional.scaled_dot_product_attention``, with rotary position embeddings of the
+token index in the queries and keys (``rotary``): the tick encoding says *when* a token sounds,
+the rotation says *how many tokens back* another one is, which is what "the previous note"
+means (``bench/context_use.py`` measures what each model takes from its history).
+
+With ``key_relative`` the network works in the key's frame (:mod:`.key_frame`): tokens enter
+moved so that their key's tonic is C, and pitch-like logits leave moved back, so everything
+outside the model (arrays, masks, biases, decoding) stays in absolute pitch.
 
 Output in two steps, as in the CP Transformer (Hsiao et al. 2021) and CMT: first the token
 *type* from the hidden state; then every other predicted family from the hidden state joined
@@ -25,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from symbolic_v2m.model.key_frame import KeyFrame
 from symbolic_v2m.music.score import Role
 from symbolic_v2m.music.vocab import StageSpec, stage_spec
 
@@ -44,6 +52,10 @@ class ModelConfig:
     #: ticks are divided by this before the sinusoidal position encoding (ticks per beat)
     ticks_per_beat: int = 4
     family_dims: dict[str, int] = field(default_factory=dict)
+    #: pitches and chords seen relative to the key's tonic (see :mod:`.key_frame`)
+    key_relative: bool = True
+    #: rotary embedding of the token index in attention
+    rotary: bool = True
 
     @property
     def spec(self) -> StageSpec:
@@ -61,7 +73,13 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelConfig:
-        return cls(**d)
+        """A config from :meth:`to_dict`; fields added since a file was written take the value
+        that reproduces the network it was written by (absolute pitch, no rotation)."""
+        return cls(**{**_LEGACY, **d})
+
+
+#: what a config written before a field existed meant by its absence
+_LEGACY = {"key_relative": False, "rotary": False}
 
 
 class KVCache:
@@ -75,6 +93,8 @@ class KVCache:
         self.keys: list[Tensor | None] = [None] * n_layers
         self.values: list[Tensor | None] = [None] * n_layers
         self.lengths = [0] * n_layers
+        #: tokens ever appended (trimming keeps it): the next token's index for the rotation
+        self.seen = 0
 
     @property
     def length(self) -> int:
@@ -135,12 +155,19 @@ class Block(nn.Module):
         self.resid_drop = nn.Dropout(config.dropout)
 
     def forward(
-        self, x: Tensor, pad_mask: Tensor | None, cache: KVCache | None, layer: int
+        self,
+        x: Tensor,
+        pad_mask: Tensor | None,
+        cache: KVCache | None,
+        layer: int,
+        rotation: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
         b, t, d = x.shape
         q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
         # (B, T, D) -> (B, H, T, Dh)
         q, k, v = (z.view(b, t, self.n_heads, d // self.n_heads).transpose(1, 2) for z in (q, k, v))
+        if rotation is not None:
+            q, k = _rotate(q, *rotation), _rotate(k, *rotation)
         past = 0
         if cache is not None:
             past = cache.layer_length(layer)  # not .length: earlier layers already grew
@@ -172,6 +199,24 @@ def tick_encoding(ticks: Tensor, d_model: int, ticks_per_beat: int) -> Tensor:
     )
     angles = (ticks.float() / ticks_per_beat)[..., None] * freqs * 4.0  # (B, T, D/2)
     return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+def rotary_tables(positions: Tensor, head_dim: int) -> tuple[Tensor, Tensor]:
+    """cos and sin (T, Dh / 2) for token indices ``positions`` (T,)."""
+    half = head_dim // 2
+    inv = 1.0 / (10000.0 ** (torch.arange(half, device=positions.device).float() / half))
+    angles = positions.float()[:, None] * inv[None, :]
+    return angles.cos(), angles.sin()
+
+
+def _rotate(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """Rotary embedding of (B, H, T, Dh) queries or keys (pairs: first half, second half)."""
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half : 2 * half]
+    rotated = torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+    if x.shape[-1] % 2:
+        rotated = torch.cat([rotated, x[..., -1:]], dim=-1)
+    return rotated
 
 
 def _key(family: str) -> str:
@@ -206,6 +251,7 @@ class CPTransformer(nn.Module):
                 if f.name != "type"
             }
         )
+        self.key_frame = KeyFrame(spec) if config.key_relative else None
         self.apply(self._init)
 
     @staticmethod
@@ -231,7 +277,15 @@ class CPTransformer(nn.Module):
 
         With a cache, ``tokens`` are the new positions only and the cache grows by T.
         ``pad_mask`` (B, T_total) marks real tokens (for batches of unequal prompts).
+        Tokens are absolute; a key-relative model moves them into its frame here.
         """
+        if self.key_frame is not None:
+            tokens = self.key_frame.to_frame(tokens)
+        rotation = None
+        if self.config.rotary:
+            start = cache.seen if cache is not None else 0
+            positions = torch.arange(start, start + tokens.shape[1], device=tokens.device)
+            rotation = rotary_tables(positions, self.config.d_model // self.config.n_heads)
         embedded = torch.cat(
             [
                 self.embeddings[_key(f.name)](tokens[..., i])
@@ -243,7 +297,9 @@ class CPTransformer(nn.Module):
         x = x + tick_encoding(ticks, self.config.d_model, self.config.ticks_per_beat)
         x = self.drop(x)
         for layer, block in enumerate(self.blocks):
-            x = block(x, pad_mask, cache, layer)
+            x = block(x, pad_mask, cache, layer, rotation)
+        if cache is not None:
+            cache.seen += tokens.shape[1]
         return self.ln_f(x)
 
     def type_logits(self, h: Tensor) -> Tensor:
@@ -262,10 +318,19 @@ class CPTransformer(nn.Module):
             if names is None or key[2:] in names
         }
 
+    def absolute_logits(self, family: str, logits: Tensor, key_index: Tensor) -> Tensor:
+        """(B, V) logits of ``family`` for tokens in key ``key_index`` (B,) -> over absolute
+        values (unchanged for an absolute-pitch model or a family that does not transpose)."""
+        if self.key_frame is None:
+            return logits
+        shift = self.key_frame.shift(key_index.to(logits.device))
+        return self.key_frame.logits_to_absolute(self.spec.family(family), logits, shift)
+
     def forward(
         self, tokens: Tensor, ticks: Tensor, pad_mask: Tensor | None = None
     ) -> dict[str, Tensor]:
-        """Teacher-forced logits (B, T-1, V_f) for tokens 1..T-1 from tokens 0..T-2."""
+        """Teacher-forced logits (B, T-1, V_f) for tokens 1..T-1 from tokens 0..T-2, in the
+        model's frame (see :meth:`loss_from_logits`)."""
         h = self.hidden(tokens[:, :-1], ticks[:, :-1], pad_mask=pad_mask)
         logits = {"type": self.type_logits(h)}
         logits.update(self.family_logits(h, tokens[:, 1:, 0].long()))
@@ -284,7 +349,11 @@ class CPTransformer(nn.Module):
     def loss_from_logits(
         self, logits: dict[str, Tensor], tokens: Tensor
     ) -> tuple[Tensor, dict[str, tuple[float, int, int]]]:
-        """:meth:`loss` from logits already computed (by a DistributedDataParallel wrapper)."""
+        """:meth:`loss` from logits already computed (by a DistributedDataParallel wrapper).
+
+        Targets are in the model's frame: each token moved by its own key."""
+        if self.key_frame is not None:
+            tokens = self.key_frame.to_frame(tokens)
         targets = tokens[:, 1:].long()
         total = []
         report = {}

@@ -3,6 +3,6 @@
 Entry point: :func:`train` with a :class:`TrainConfig`.
 """
 
-from symbolic_v2m.training.train import History, TrainConfig, evaluate, train
+from symbolic_v2m.training.train import History, TrainConfig, evaluate, load_run_config, train
 
-__all__ = ["History", "TrainConfig", "evaluate", "train"]
+__all__ = ["History", "TrainConfig", "evaluate", "load_run_config", "train"]

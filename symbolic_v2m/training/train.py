@@ -1,17 +1,23 @@
 """Training one stage's CP Transformer on prepared token arrays, alone or under ``torchrun``.
 
     symbolic-v2m train --stage melody --data data/pop909 --out runs/melody
+    symbolic-v2m train --resume runs/melody          # carry on where it stopped
     torchrun --nproc_per_node 4 -m symbolic_v2m.cli train --stage melody --data ... --out ...
 
 What a run does: random windows of ``seq_len`` tokens that start on a bar line (or the song's
-start), each transposed by a random interval in ``transpose`` (the key, chord and pitch families
-move together, :func:`~symbolic_v2m.music.tokens.transpose_tokens`); AdamW; linear warm-up then
+start); for an absolute-pitch model each is transposed by a random interval (the key, chord and
+pitch families move together, :func:`~symbolic_v2m.music.tokens.transpose_tokens`), a
+key-relative model sees every song on its own tonic and needs none; AdamW; linear warm-up then
 cosine decay; gradient clipping; after every epoch the per-family validation loss and accuracy
 over the whole valid split, a checkpoint, the best weights by validation loss, a loss-curve PNG.
-``RUN/last.pt`` holds everything needed to resume (model, optimiser, step, random states): a
-killed run started again with the same command carries on from it. Under ``torchrun`` the same
-code trains with DistributedDataParallel (NCCL on GPUs, gloo on CPUs); rank 0 validates and
-writes.
+
+Resuming is exact: ``RUN/last.pt`` holds the model, optimiser, scheduler, step and the random
+states of the window sampler and of torch, written every epoch and every
+``checkpoint_minutes``; a killed run started again (the same command, or ``--resume RUN``)
+carries on from it as if never stopped. ``max_minutes`` stops a process cleanly at a
+checkpoint, for runs that span sessions. ``RUN/log.jsonl`` (per epoch) and
+``RUN/sessions.jsonl`` (per process) keep the run's history. Under ``torchrun`` the same code
+trains with DistributedDataParallel (NCCL on GPUs, gloo on CPUs); rank 0 validates and writes.
 """
 
 from __future__ import annotations
@@ -54,14 +60,39 @@ class TrainConfig:
     epochs: int = 10
     steps_per_epoch: int | None = None
     grad_clip: float = 1.0
-    transpose: tuple[int, int] = (-5, 6)
+    #: random transposition range in semitones; ``None``: none for a key-relative model (it
+    #: sees every song on tonic C anyway), -5..6 for an absolute-pitch one
+    transpose: tuple[int, int] | None = None
     seed: int = 0
     device: str | None = None
-    checkpoint_minutes: float = 10.0
+    #: a killed run loses at most this much work
+    checkpoint_minutes: float = 5.0
     max_valid_windows: int | None = None
+    #: stop (checkpointed, resumable) once this much wall time has passed in this process
+    max_minutes: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def load_run_config(run_dir: Path | str, device: str | None = None) -> TrainConfig:
+    """The settings a run was started with (``RUN/config.json``), to resume it: the run
+    directory is where it is now, and ``device`` may differ (a run moves between machines)."""
+    from symbolic_v2m.errors import InputError
+
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    if not (run_dir / "last.pt").is_file() or not path.is_file():
+        raise InputError(f"{run_dir}: not a training run to resume (no last.pt / config.json)")
+    try:
+        d = json.loads(path.read_text())
+        model = ModelConfig.from_dict(d.pop("model"))
+        if d.get("transpose") is not None:
+            d["transpose"] = tuple(d["transpose"])
+        d.update(out_dir=str(run_dir), device=device or d.get("device"))
+        return TrainConfig(model=model, **d)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InputError(f"{path}: unreadable run settings ({exc})") from None
 
 
 @dataclass
@@ -113,7 +144,7 @@ class WindowSampler:
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         windows = []
         length = self.config.seq_len + 1
-        low, high = self.config.transpose
+        low, high = transposition_range(self.config)
         for song in self.rng.choice(len(self.arrays), size=size, p=self.p):
             a, b = int(self.arrays.offsets[song]), int(self.arrays.offsets[song + 1])
             candidates = self.starts[(self.starts >= a) & (self.starts < max(a + 1, b - 8))]
@@ -129,6 +160,13 @@ class WindowSampler:
 
     def set_state(self, state: dict) -> None:
         self.rng.bit_generator.state = state
+
+
+def transposition_range(config: TrainConfig) -> tuple[int, int]:
+    """The semitones a training window may be moved by (see ``TrainConfig.transpose``)."""
+    if config.transpose is not None:
+        return tuple(config.transpose)
+    return (0, 0) if config.model.key_relative else (-5, 6)
 
 
 def _lr_factor(step: int, config: TrainConfig, total: int) -> float:
@@ -184,6 +222,28 @@ def _plot(history: History, path: Path) -> None:
     with atomic_output(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
     plt.close(fig)
+
+
+def _log_session(
+    out: Path, event: str, step: int, device: torch.device, world: int, **extra: object
+) -> None:
+    """One line per process start and clean stop in ``RUN/sessions.jsonl``: a run trained over
+    several sessions (and machines) keeps its whole history for the model card. A killed
+    process leaves a start without a stop; its last checkpoint says where it got to."""
+    import platform
+
+    line = {
+        "event": event,
+        "time": time.time(),
+        "step": step,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "world_size": world,
+        "host": platform.node(),
+        **extra,
+    }
+    with open(out / "sessions.jsonl", "a") as fh:
+        fh.write(json.dumps(line) + "\n")
 
 
 def _distributed() -> tuple[int, int]:
@@ -244,6 +304,7 @@ def train(config: TrainConfig, progress: Callable[[int, int, float], None] | Non
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
+        _log_session(out, "start", step, device, world)
     net = model
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(
@@ -276,7 +337,7 @@ def train(config: TrainConfig, progress: Callable[[int, int, float], None] | Non
             torch.save(state, tmp)
 
     model.train()
-    last_save = time.monotonic()
+    started = last_save = time.monotonic()
     running: dict[str, list[float]] = {}
     result: dict = history.epochs[-1] if history.epochs else {}
     while step < total_steps:
@@ -339,6 +400,11 @@ def train(config: TrainConfig, progress: Callable[[int, int, float], None] | Non
         elif time.monotonic() - last_save > 60 * config.checkpoint_minutes:
             checkpoint()
             last_save = time.monotonic()
+        if config.max_minutes is not None and time.monotonic() - started > 60 * config.max_minutes:
+            checkpoint()  # stopped by the clock: `train --resume` carries on from here
+            break
+    if rank == 0:
+        _log_session(out, "stop", step, device, world, finished=step >= total_steps)
     if world > 1:
         # DDP keeps replicas identical by all-reducing gradients; check it, and say so
         checksum = float(sum(p.detach().double().sum() for p in model.parameters()))
