@@ -164,8 +164,9 @@ def context_use(
     return results
 
 
-def table(stage: Role, results: dict[str, dict[str, float]]) -> list[str]:
-    """Markdown rows: condition, main-family loss and its change, mean loss and its change."""
+def table(stage: Role, results: dict[str, dict[str, float]], with_stage: bool = True) -> list[str]:
+    """Markdown rows: (stage,) condition, main-family loss and its change, mean loss and its
+    change."""
     main = MAIN_FAMILY[stage]
     real = results["real"]
     rows = []
@@ -173,7 +174,7 @@ def table(stage: Role, results: dict[str, dict[str, float]]) -> list[str]:
         mean = float(np.mean(list(losses.values())))
         real_mean = float(np.mean(list(real.values())))
         rows.append(
-            f"| {stage.value} | {condition} | {losses[main]:.3f} "
+            ("| " + stage.value if with_stage else "") + f"| {condition} | {losses[main]:.3f} "
             f"| {losses[main] - real[main]:+.3f} | {mean:.3f} | {mean - real_mean:+.3f} |"
         )
     return rows

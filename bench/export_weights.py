@@ -1,7 +1,7 @@
 """Pick a stage's default weights among training runs by validation loss; write them and a card.
 
     python bench/export_weights.py --stage chord --run runs/chord-d128 --run runs/chord-d64 \
-        [--sanity runs/sanity.json] [--hardware "..."]
+        [--sanity runs/sanity.json] [--context-use runs/context.json] [--hardware "..."]
 
 Writes ``symbolic_v2m/weights/<stage>.safetensors`` (the best run's best epoch, stored in
 float16: half the bytes in the repository, and the models load them back into float32) and
@@ -26,25 +26,76 @@ WEIGHTS = HERE / "symbolic_v2m" / "weights"
 
 
 def run_summary(run: Path) -> dict:
-    """Config, per-epoch log and best epoch of a run directory."""
+    """Config, per-epoch log, best epoch and process history of a run directory."""
     config = json.loads((run / "config.json").read_text())
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     best = min(log, key=lambda e: e["valid"]["loss"])
     with safe_open(str(run / "best.safetensors"), framework="pt") as fh:
         extra = json.loads(fh.metadata()["extra"])
-    return {"run": run, "config": config, "log": log, "best": best, "extra": extra}
+    sessions = []
+    if (run / "sessions.jsonl").is_file():
+        sessions = [json.loads(x) for x in (run / "sessions.jsonl").read_text().splitlines()]
+    return {
+        "run": run,
+        "config": config,
+        "log": log,
+        "best": best,
+        "extra": extra,
+        "sessions": sessions,
+    }
+
+
+def _frame(config: dict) -> tuple[bool, bool]:
+    """(key_relative, rotary) of a run; runs from before the fields existed had neither."""
+    m = config["model"]
+    return m.get("key_relative", False), m.get("rotary", False)
 
 
 def command(config: dict) -> str:
     m = config["model"]
+    key_relative, rotary = _frame(config)
     return (
         f"symbolic-v2m train --stage {config['stage']} --data data/pop909 --out RUN "
         f"--d-model {m['d_model']} --layers {m['n_layers']} --heads {m['n_heads']} "
         f"--ff {m['d_ff']} --dropout {m['dropout']} --seq-len {config['seq_len']} "
         f"--batch-size {config['batch_size']} --epochs {config['epochs']} "
         f"--steps-per-epoch {config['steps_per_epoch']} --lr {config['lr']} "
-        f"--warmup {config['warmup_steps']} --seed {config['seed']}"
+        f"--warmup {config['warmup_steps']} --seed {config['seed']} "
+        f"--pitch {'key-relative' if key_relative else 'absolute'} "
+        f"--{'' if rotary else 'no-'}rotary"
     )
+
+
+def history_lines(sessions: list[dict], tokens_per_step: int) -> list[str]:
+    """The processes a run was trained in (a run may span sessions and machines)."""
+    if not sessions:
+        return []
+    lines = [
+        "",
+        "Processes of this run (`RUN/sessions.jsonl`; a start without a stop was killed and "
+        "resumed from its last checkpoint):",
+        "",
+        "| # | started (UTC) | from step | to step | device, threads | host |",
+        "|---|---|---|---|---|---|",
+    ]
+    import datetime
+
+    starts = [x for x in sessions if x["event"] == "start"]
+    for i, start in enumerate(starts):
+        later = [x for x in sessions if x["time"] > start["time"]]
+        stop = next((x for x in later if x["event"] == "stop"), None)
+        following = next((x for x in later if x["event"] == "start"), None)
+        end = (
+            stop["step"]
+            if stop and (not following or stop["time"] < following["time"])
+            else (f"killed (resumed at {following['step']})" if following else "killed")
+        )
+        when = datetime.datetime.fromtimestamp(start["time"], datetime.UTC)
+        lines.append(
+            f"| {i + 1} | {when:%Y-%m-%d %H:%M} | {start['step']} | {end} | "
+            f"{start['device']}, {start['threads']} | {start['host']} |"
+        )
+    return lines
 
 
 def card(
@@ -55,10 +106,24 @@ def card(
     hardware: str,
     sanity: dict | None,
     size_bytes: int,
+    context_use: list[str] | None = None,
 ) -> str:
     c = chosen["config"]
     best = chosen["best"]
     tokens_per_step = c["batch_size"] * c["seq_len"]
+    key_relative, rotary = _frame(c)
+    trained_steps = chosen["log"][-1]["step"]
+    if key_relative:
+        representation = (
+            "Every token is seen in its own key's frame (`symbolic_v2m/model/key_frame.py`): "
+            "pitches, chord roots and basses moved so that the key's tonic is C (-5..6 "
+            "semitones), the key family keeping only the mode; no random transposition."
+        )
+    else:
+        lo, hi = c["transpose"] or (-5, 6)
+        representation = (
+            f"Absolute pitch; each window transposed by a random interval in {lo}..{hi} semitones."
+        )
     lines = [
         f"# Model card: {stage} stage",
         "",
@@ -69,29 +134,31 @@ def card(
         "POP909 (Wang et al., ISMIR 2020, MIT), prepared by `symbolic-v2m dataset prepare` with "
         "the split in `datasets/pop909/split.json`: 775 train songs, 45 valid, 49 test after "
         "the 40 off-grid songs are excluded (`datasets/pop909/README.md`). Training windows "
-        f"are random {c['seq_len']}-token crops starting on a bar line, transposed by a random "
-        f"interval in {c['transpose'][0]}..{c['transpose'][1]} semitones.",
+        f"are random {c['seq_len']}-token crops starting on a bar line. {representation}",
         "",
         "## Model",
         f"CP Transformer (`symbolic_v2m/model/transformer.py`): d_model {c['model']['d_model']}, "
         f"{c['model']['n_layers']} layers, {c['model']['n_heads']} heads, feed-forward "
-        f"{c['model']['d_ff']}, dropout {c['model']['dropout']}, context {c['seq_len']} tokens; "
-        f"**{params:,} parameters**.",
+        f"{c['model']['d_ff']}, dropout {c['model']['dropout']}, context {c['seq_len']} tokens, "
+        f"{'rotary positions of the token index and ' if rotary else ''}the sinusoidal tick "
+        f"encoding; **{params:,} parameters**.",
         "",
         "## Training",
         f"AdamW (lr {c['lr']}, weight decay {c['weight_decay']}, betas 0.9/0.95), "
         f"{c['warmup_steps']} warm-up steps then cosine decay to {c['min_lr_ratio']} x, gradient "
         f"clipping {c['grad_clip']}, batch {c['batch_size']} x {c['seq_len']} tokens, "
-        f"{c['epochs']} epochs of {c['steps_per_epoch']} steps "
-        f"({c['epochs'] * c['steps_per_epoch'] * tokens_per_step:,} training tokens), seed "
-        f"{c['seed']}. Chosen epoch: {best['epoch']} (step {best['step']}), the lowest validation "
-        "loss of the run.",
+        f"a schedule of {c['epochs']} epochs of {c['steps_per_epoch']} steps, trained to step "
+        f"{trained_steps} ({trained_steps * tokens_per_step:,} training tokens), seed "
+        f"{c['seed']}. Chosen epoch: {best['epoch']} (step {best['step']}, "
+        f"{best['step'] * tokens_per_step:,} tokens), the lowest validation loss of the run.",
         f"Hardware: {hardware}.",
+        *history_lines(chosen["sessions"], tokens_per_step),
         "",
         "Reproduce (after `symbolic-v2m dataset prepare --pop909 PATH --out data/pop909`):",
         "",
         "```sh",
         command(c),
+        "symbolic-v2m train --resume RUN     # after any stop, as often as needed",
         "python bench/export_weights.py --stage " + stage + " --run RUN",
         "```",
         "",
@@ -124,23 +191,35 @@ def card(
             f"{cc['epochs'] * cc['steps_per_epoch'] * cc['batch_size'] * cc['seq_len']:,} | "
             f"{cand['best']['valid']['loss']:.3f} ({cand['best']['epoch']}) |"
         )
-    if any("old" in str(c["run"]) for c in candidates):
-        lines += [
-            "",
-            "`runs/old/*` are the first attempt, with token embeddings initialised at 0.02: the "
-            "token content was a small fraction of the input next to the tick encoding and the "
-            "root and pitch losses stayed near their no-information level for most of the run "
-            "(docs/ARCHITECTURE.md).",
-        ]
+    main = "root" if stage == "chord" else "pitch"
     lines += [
         "",
-        "Loss per epoch of the chosen run:",
+        "Loss per epoch of the chosen run (mean over families, and the main family):",
         "",
-        "| epoch | train | valid |",
-        "|---|---|---|",
+        f"| epoch | step | train | valid | valid {main} | valid {main} accuracy |",
+        "|---|---|---|---|---|---|",
     ]
     for e in chosen["log"]:
-        lines.append(f"| {e['epoch']} | {e['train']['loss']:.3f} | {e['valid']['loss']:.3f} |")
+        f = e["valid"]["families"][main]
+        lines.append(
+            f"| {e['epoch']} | {e['step']} | {e['train']['loss']:.3f} | "
+            f"{e['valid']['loss']:.3f} | {f['loss']:.3f} | {f['accuracy']:.3f} |"
+        )
+    if context_use:
+        lines += [
+            "",
+            "## What the model takes from its context",
+            "",
+            "Validation loss with each kind of context replaced by an unrelated one "
+            "(`python bench/context_use.py`; chord / melody context from another song at the "
+            "same tick, in this song's key; pitch history: each note's input pitch drawn from "
+            "one of the 16 notes before it). A model that uses a context loses when it is "
+            "shuffled.",
+            "",
+            f"| condition | {main} loss | change | mean loss | change |",
+            "|---|---|---|---|---|",
+            *context_use,
+        ]
     if sanity:
         lines += ["", "## Sample sanity", "", sanity["description"], "", *sanity["table"]]
     return "\n".join(lines) + "\n"
@@ -151,6 +230,9 @@ def main() -> None:
     parser.add_argument("--stage", required=True, choices=["chord", "melody", "accompaniment"])
     parser.add_argument("--run", type=Path, action="append", required=True)
     parser.add_argument("--sanity", type=Path)
+    parser.add_argument(
+        "--context-use", type=Path, help="JSON written by bench/context_use.py --json"
+    )
     parser.add_argument(
         "--hardware",
         default="the project's dev VM, 2 x86_64 CPU cores, "
@@ -166,6 +248,14 @@ def main() -> None:
     reloaded = load_model(out, "cpu")
     assert all(p.dtype == torch.float32 for p in reloaded.parameters())
     sanity = json.loads(args.sanity.read_text()) if args.sanity else None
+    context_rows = None
+    if args.context_use:
+        from context_use import table  # bench/ is the script's own folder
+
+        from symbolic_v2m.music import Role
+
+        results = json.loads(args.context_use.read_text())[args.stage]
+        context_rows = table(Role(args.stage), results, with_stage=False)
     text = card(
         args.stage,
         chosen,
@@ -174,6 +264,7 @@ def main() -> None:
         args.hardware,
         sanity,
         out.stat().st_size,
+        context_rows,
     )
     (WEIGHTS / f"{args.stage}.md").write_text(text)
     print(
