@@ -70,7 +70,7 @@ def pack(data: Path, out: Path, wheels: Path) -> None:
     print(f"packed {target} and {wheels}: {size / 2**20:.1f} MiB to carry")
 
 
-def run(data: Path, minutes: float, steps: int, batch: int, out: Path) -> int:
+def run(data: Path, minutes: float, steps: int, batch: int, out: Path, device: str) -> int:
     """Train the three stages concurrently on the GPU; copy weights and logs to ``out``."""
     runs = Path("/tmp/v2m-runs")
     procs = {}
@@ -78,7 +78,7 @@ def run(data: Path, minutes: float, steps: int, batch: int, out: Path) -> int:
         cmd = [
             sys.executable, __file__, "stage", stage, "--data", str(data),
             "--out", str(runs / stage), "--minutes", str(minutes), "--steps", str(steps),
-            "--batch-size", str(batch),
+            "--batch-size", str(batch), "--device", device,
         ]  # fmt: skip
         log = open(runs.parent / f"v2m-{stage}.out", "w")  # noqa: SIM115 - lives with the process
         procs[stage] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -98,7 +98,9 @@ def run(data: Path, minutes: float, steps: int, batch: int, out: Path) -> int:
     return max(status.values())
 
 
-def train_stage(stage: str, data: Path, out: Path, minutes: float, steps: int, batch: int) -> None:
+def train_stage(
+    stage: str, data: Path, out: Path, minutes: float, steps: int, batch: int, device: str
+) -> None:
     """One stage's run on the GPU, through the library (the CLI would import the video code)."""
     from symbolic_v2m.model import ModelConfig
     from symbolic_v2m.training import TrainConfig, train
@@ -114,10 +116,10 @@ def train_stage(stage: str, data: Path, out: Path, minutes: float, steps: int, b
         batch_size=batch,
         lr=6e-4,
         warmup_steps=100,
-        epochs=max(1, steps // 100),
-        steps_per_epoch=100,
+        epochs=max(1, steps // min(100, steps)),
+        steps_per_epoch=min(100, steps),
         seed=0,
-        device="cuda",
+        device=device,
         checkpoint_minutes=1.0,
         max_minutes=minutes,
     )
@@ -138,6 +140,7 @@ def main() -> None:
     r.add_argument("--steps", type=int, default=6000, help="the schedule's length per stage")
     r.add_argument("--batch-size", type=int, default=64)
     r.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "gpu_out")))
+    r.add_argument("--device", default="cuda", help="cpu: a dry run of the whole flow")
     t = sub.add_parser("stage", help="on the device: one stage's run (used by run)")
     t.add_argument("stage", choices=sorted(STAGES))
     t.add_argument("--data", type=Path, required=True)
@@ -145,15 +148,20 @@ def main() -> None:
     t.add_argument("--minutes", type=float, required=True)
     t.add_argument("--steps", type=int, required=True)
     t.add_argument("--batch-size", type=int, required=True)
+    t.add_argument("--device", default="cuda")
     args = parser.parse_args()
     if args.command == "stage":
         sys.path.insert(0, str(HERE))
-        train_stage(args.stage, args.data, args.out, args.minutes, args.steps, args.batch_size)
+        train_stage(
+            args.stage, args.data, args.out, args.minutes, args.steps, args.batch_size, args.device
+        )
         return
     if args.command == "pack":
         pack(args.data, args.out, args.wheels)
     else:
-        raise SystemExit(run(args.data, args.minutes, args.steps, args.batch_size, args.out))
+        raise SystemExit(
+            run(args.data, args.minutes, args.steps, args.batch_size, args.out, args.device)
+        )
 
 
 if __name__ == "__main__":
