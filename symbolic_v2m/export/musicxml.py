@@ -16,25 +16,27 @@ How the notation is made (the figures are checked on the written XML by
   the key signature has them, chromatic ones as the usual altered degrees (major: b2 b3 #4 b6
   b7; minor: b2, raised 3, #4, raised 6 and 7), a chromatic passing note in the direction it
   moves. music21 spells a MIDI number without regard to the key (``Note(63)`` is always E-flat,
-  with an explicit natural on every white key, which is what printed 366 needless naturals).
-- **Accidentals as an engraver writes them**: music21's accidental rules
-  (``Pitch.updateAccidentalDisplay``, as ``makeAccidentals`` uses it) with the key signature in
-  force, fed the notes of all voices of a staff in time order (``makeAccidentals`` walks voice
-  by voice, which hides an accidental in one voice behind a later one in the other). A note tied
-  over a bar line keeps its pitch without an accidental, and does not stand in for one later in
-  the bar. Courtesy accidentals: after a bar with an altered note, and against the same step in
-  another octave of the bar.
+  with an explicit natural on every white key: where the needless naturals came from).
+- **Accidentals as an engraver writes them** (:func:`_make_accidentals`): the key signature
+  of each bar (its changes included); an accidental where a note's alteration differs from
+  what is in force on its staff, step and octave (the signature, or an earlier note of the
+  bar), with the notes of all voices in time order; none on a note tied over, which does not
+  stand in for one later in the bar; courtesy accidentals, in parentheses, only after a bar
+  that ended altered on that step and octave, or against the same step altered otherwise in
+  the bar. A small layer of our own: music21's accidental rules either re-mark every repeat of
+  an altered note in a bar or drop a needed natural in another octave (see the function).
 - **Staves that fit the part**: keyboard parts (accompaniment, pad, or a melody-free part on a
   piano, organ or synth-pad program) on a grand staff, each onset's notes split between the
-  hands where it costs the fewest ledger lines without splitting a close chord or over-
-  stretching a hand; other parts on the one clef (treble, bass, or their octave forms) that
-  needs the fewest ledger lines.
-- **Voices instead of tied chords**: a staff has up to two voices (the higher line stems up);
-  a note that rings over the next one goes to the other voice, so a held bass under an
-  arpeggio is one long note, not a chain of tied 16ths. Only where a third line would be
-  needed are overlapping notes sliced into tied chords. A melody or bass line is one voice:
-  a note that rings into the next is trimmed to legato (the MIDI keeps the overlap), and two
-  notes struck together become two voices.
+  hands where it costs the fewest ledger lines without splitting a chord one hand can play
+  or over-stretching a hand; other parts on the one clef (treble, bass, or their octave
+  forms) that needs the fewest ledger lines.
+- **Voices instead of tied chords**: a staff has up to three voices (the highest line stems
+  up; the lower voices' rests are not printed); a note that rings over the next one goes to
+  another voice, so a held bass under an arpeggio is one long note, not a chain of tied 16ths.
+  Only where a fourth line would be needed are overlapping notes sliced into tied chords; a
+  note that rings a 16th or less into the next onset is written legato instead. A melody or
+  bass line is one voice: a note that rings into the next is trimmed to legato (the MIDI
+  keeps the overlap), and two notes struck together become two voices.
 - **Durations as the meter groups them** (:func:`note_values`): a value that is not one plain
   or dotted note is split at the beat (a 16th tied to a quarter, not a quarter tied to a
   16th, when a note starts just before a beat); an off-beat note that crosses more than one
@@ -110,15 +112,15 @@ ABBREVIATIONS = {
     "pad": "Pad",
     "percussion": "Perc.",
 }
-#: At most this many voices per staff; more simultaneous lines are sliced into tied chords.
-MAX_VOICES = 2
+#: At most this many voices per staff (a held bass, an inner line and a tune over them); more
+#: simultaneous lines are sliced into tied chords.
+MAX_VOICES = 3
 
-# Hand split of a grand staff: costs in ledger lines. A hand spans about an octave; a chord
-# whose notes lie within a third of each other is not split between the hands.
+# Hand split of a grand staff: costs in ledger lines. A hand spans about an octave: a chord
+# within one is kept on one staff unless that costs three ledger lines more than splitting it.
 _HAND_SPAN = 12
 _SPAN_COST = 4.0
-_CLOSE_GAP = 4
-_SPLIT_COST = 2.0
+_SPLIT_COST = 3.0
 _MOVE_COST = 0.5  # a note that leaves the staff its neighbour in the previous onset used
 # Clef choice: notes beyond four ledger lines are what the issue forbids; an octave clef is a
 # small cost so that a part that fits a plain clef keeps it.
@@ -229,7 +231,8 @@ def note_values(start: int, length: int, meter_: TimeSignature, tpb: int, rest: 
 
     A value that is one plain or dotted note stays whole unless it starts off the beat and
     crosses more than one beat (or crosses one without both ends on the half-beat grid, as a
-    16th before the beat tied over it would); otherwise it is split at a beat (the first one
+    16th before the beat tied over it would), or, in a compound meter, starts on a beat and
+    crosses the next without ending on one; otherwise it is split at a beat (the first one
     after an off-beat start, else the last one that leaves a plain first value), down to half
     beats and ticks. Rests start on beats and span only 1, 2 or 4 beats aligned to their own
     length, as engravers write them; the caller writes a whole empty bar as one bar rest.
@@ -521,8 +524,8 @@ def _split_hands(
     """Notes of a keyboard part -> (right hand / treble staff, left hand / bass staff).
 
     Each onset's notes are split at the point that costs the fewest ledger lines on the two
-    staves, plus a cost for a hand stretched beyond an octave, for splitting a close chord
-    (notes within a third), and for moving a note to the other staff from the one its
+    staves, plus a cost for a hand stretched beyond an octave, for splitting a chord that one
+    hand could play, and for moving a note to the other staff from the one its
     neighbour (within a fifth) used at the previous onset, so arpeggios do not flicker.
     """
     by_onset: dict[int, list[Note]] = defaultdict(list)
@@ -554,8 +557,8 @@ def _hand_cost(
     for hand in (low, high):
         if hand and hand[-1].pitch - hand[0].pitch > _HAND_SPAN:
             total += _SPAN_COST
-    if low and high and high[0].pitch - low[-1].pitch < _CLOSE_GAP:
-        total += _SPLIT_COST
+    if low and high and group[-1].pitch - group[0].pitch <= _HAND_SPAN:
+        total += _SPLIT_COST  # a chord one hand can play stays on one staff
     for index, n in enumerate(group):
         near = [(abs(midi - n.pitch), up) for midi, up in previous if abs(midi - n.pitch) <= 7]
         if near and min(near)[1] != (index >= split):
@@ -656,8 +659,13 @@ def _note_cut(begin: int, size: int, beat: int, levels: list[int], tpb: int) -> 
     boundaries = _crossed(begin, size, beat)
     half = levels[1] if len(levels) > 1 else beat
     if _plain(size, tpb):
-        if not boundaries or begin % beat == 0:
+        if not boundaries:
             return None
+        if begin % beat == 0:
+            # a compound beat (a dotted quarter in 6/8) shows: a value from it that crosses
+            # the next beat ends on one (a quarter tied to an 8th, not a half)
+            compound = beat % 3 == 0
+            return boundaries[-1] if compound and (begin + size) % beat else None
         if len(boundaries) == 1 and begin % half == 0 and (begin + size) % half == 0:
             return None  # the 8th-quarter-8th syncopation
         return boundaries[0]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from symbolic_v2m.arrangement import Arrangement, Marker, arrange
+from symbolic_v2m.arrangement import Arrangement, Marker, Track, arrange
 from symbolic_v2m.export import write_midi, write_musicxml
 from symbolic_v2m.export.musicxml import Speller, note_values
 from symbolic_v2m.music.chords import QUALITY_INTERVALS
@@ -375,6 +375,8 @@ def test_durations_are_split_at_beats_not_tied_in_16ths(written) -> None:
         (2, 12, "4/4", False, [2, 8, 2]),  # an off-beat note over three beats is split
         (0, 10, "4/4", False, [8, 2]),
         (0, 5, "6/8", False, [4, 1]),
+        (0, 8, "6/8", False, [6, 2]),  # the dotted-quarter beat shows
+        (0, 12, "6/8", False, [12]),
         (4, 12, "4/4", True, [4, 8]),  # a rest from beat 2 to the end: quarter, half
         (1, 3, "4/4", True, [1, 2]),
     ],
@@ -472,3 +474,33 @@ def test_musescore_resave_keeps_the_figures(written, resaved, name: str) -> None
         (4, "Cut 1 — 00:02.50"),
         (8, "Cut 2 — 00:05.00 / Section 2"),
     ]
+
+
+def test_a_six_eight_piece_is_written_in_dotted_quarter_beats(tmp_path: Path) -> None:
+    score = Score((TimeSignature(6, 8),) * 2, TempoMap.constant(90), (KeyChange(0, 7, "major"),))
+    # a half note's worth from the downbeat, then a quarter and an 8th over the second beat
+    melody = (Note(0, 8, 67), Note(8, 4, 66), Note(12, 12, 71))
+    piano = (Note(0, 24, 43), Note(0, 6, 59), Note(6, 6, 62))
+    tracks = (
+        Track("Melody", "melody", 48, 0, melody),
+        Track("Accompaniment", "accompaniment", 0, 1, piano),
+    )
+    arrangement = Arrangement(score, tracks, title="six-eight")
+    path = tmp_path / "six_eight.musicxml"
+    write_musicxml(arrangement, path)
+    root = ET.parse(path).getroot()
+    melody_part, piano_part = root.iter("part")
+    written = [
+        (n.findtext("type"), n.find("dot") is not None, n.findtext("pitch/step"))
+        for n in melody_part.iter("note")
+    ]
+    assert written == [
+        ("quarter", True, "G"),  # the dotted-quarter beat...
+        ("eighth", False, "G"),  # ...tied over, not a half note across it
+        ("quarter", False, "F"),  # F#, the key signature's (no accidental printed)
+        ("half", True, "B"),  # a whole bar: one dotted half
+    ]
+    assert not any(n.find("accidental") is not None for n in melody_part.iter("note"))
+    parts = read_figures(path)
+    assert parts["Accompaniment"].staves == 2
+    assert [t.text for t in root.iter("beat-type")] == ["8", "8"]
