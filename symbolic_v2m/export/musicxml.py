@@ -399,7 +399,11 @@ def _staff_plans(track: Track, speller: Speller, score: Score) -> list[_StaffPla
     spelt = _spell_notes(notes, speller, line=mono)
     if _is_keyboard(track):
         upper, lower = _split_hands(notes, spelt)
-        staves = [(clef.TrebleClef(), upper), (clef.BassClef(), lower)]
+        # a piano's clefs, in their octave forms only for a part written mostly out of range
+        staves = [
+            (_best_clef(upper, spelt, (clef.TrebleClef, clef.Treble8vaClef)), upper),
+            (_best_clef(lower, spelt, (clef.BassClef, clef.Bass8vbClef)), lower),
+        ]
     else:
         staves = [(_best_clef(notes, spelt), list(notes))]
     if not mono:
@@ -501,6 +505,8 @@ def _lowest_line(staff_clef: clef.Clef) -> int:
 
 
 def _clef_cost(diatonics: Sequence[int], staff_clef: clef.Clef) -> float:
+    """Ledger lines the notes need on the clef, a heavy cost per note beyond four, and a small
+    one per note for an octave clef (so a part that fits a plain clef keeps it)."""
     cost, bottom = 0.0, _lowest_line(staff_clef)
     for d in diatonics:
         lines = _ledger_lines(d, bottom)
@@ -510,12 +516,15 @@ def _clef_cost(diatonics: Sequence[int], staff_clef: clef.Clef) -> float:
     return cost
 
 
-def _best_clef(notes: list[Note], spelt: dict[tuple[int, int], pitch.Pitch]) -> clef.Clef:
-    """The clef (treble, bass or an octave form) that needs the fewest ledger lines."""
+def _best_clef(
+    notes: list[Note],
+    spelt: dict[tuple[int, int], pitch.Pitch],
+    candidates: Sequence[type[clef.Clef]] = _CLEFS,
+) -> clef.Clef:
+    """The clef among ``candidates`` (the first if there are no notes) that costs the fewest
+    ledger lines (see :func:`_clef_cost`)."""
     diatonics = [spelt[(n.onset, n.pitch)].diatonicNoteNum for n in notes]
-    if not diatonics:
-        return clef.TrebleClef()
-    return min((make() for make in _CLEFS), key=lambda c: _clef_cost(diatonics, c))
+    return min((make() for make in candidates), key=lambda c: _clef_cost(diatonics, c))
 
 
 def _split_hands(
@@ -621,6 +630,7 @@ def _slice(notes: list[Note]) -> list[_Event]:
 # -- durations --------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=64)
 def _beat_ticks(meter_: TimeSignature, tpb: int) -> int:
     """Ticks of one beat as music21 counts them (a dotted quarter in 6/8, a half in 2/2)."""
     quarters = meter.TimeSignature(str(meter_)).beatDuration.quarterLength
@@ -712,6 +722,8 @@ def _part(track: Track, plan: _StaffPlan, layout_: _ScoreLayout, first: bool) ->
     part.partAbbreviation = part_abbreviation(track)
     inst = instrument.instrumentFromMidiProgram(track.program)
     inst.instrumentName = instrument_name(track.program)
+    # music21's class abbreviations ("Samp" for a synth pad) are not what the page says
+    inst.instrumentAbbreviation = None
     inst.partName = track.name
     inst.partAbbreviation = part_abbreviation(track)
     inst.midiChannel = track.channel

@@ -22,6 +22,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from symbolic_v2m.arrangement import Arrangement, Marker, Track, arrange
 from symbolic_v2m.export import write_midi, write_musicxml
@@ -147,8 +149,9 @@ class PartFigures:
     rehearsals: list[tuple[int, Fraction, str]] = field(default_factory=list)
 
 
-def read_figures(path: Path) -> dict[str, PartFigures]:
-    """Part name -> its figures, from a MusicXML file (ours or MuseScore's)."""
+def read_figures(path: Path, bar_starts: list[int] = BAR_STARTS) -> dict[str, PartFigures]:
+    """Part name -> its figures, from a MusicXML file (ours or MuseScore's) of a piece whose
+    bars start at ``bar_starts`` (ticks, 4 per quarter)."""
     root = ET.parse(path).getroot()
     names = {
         sp.get("id"): (
@@ -158,10 +161,15 @@ def read_figures(path: Path) -> dict[str, PartFigures]:
         )
         for sp in root.iter("score-part")
     }
-    return {names[p.get("id")][0]: _read_part(p, *names[p.get("id")]) for p in root.iter("part")}
+    return {
+        names[p.get("id")][0]: _read_part(p, *names[p.get("id")], bar_starts)
+        for p in root.iter("part")
+    }
 
 
-def _read_part(part: ET.Element, name: str, abbreviation: str | None, inst: str | None):
+def _read_part(
+    part: ET.Element, name: str, abbreviation: str | None, inst: str | None, bar_starts: list[int]
+) -> PartFigures:
     figures = PartFigures(name, abbreviation, inst)
     divisions, fifths = 1, 0
     clefs: dict[int, tuple[str, int, int]] = {}
@@ -229,7 +237,7 @@ def _read_part(part: ET.Element, name: str, abbreviation: str | None, inst: str 
             else:
                 chains.pop(place, None)
             if "stop" not in ties:
-                tick = BAR_STARTS[bar] + round(onset * 4)
+                tick = bar_starts[bar] + round(onset * 4)
                 figures.attacks[(tick, 12 * (octave + 1) + STEP_PC[step] + alter)] += 1
             # accidentals: engraving rules, per staff, step and octave
             if "stop" in ties and not printed:
@@ -420,6 +428,8 @@ def test_names_credits_and_instruments(written) -> None:
     assert {n: p.words for n, p in parts.items()} == {n: [(0, i)] for n, i in expected.items()}
     text = path.read_text(encoding="utf-8")
     root = ET.fromstring(text)
+    # no other names of the parts anywhere (music21's class abbreviations: "Samp", "Cb")
+    assert [e.text for e in root.iter("instrument-abbreviation")] == []
     assert root.findtext("work/work-title") == "clip"
     assert [c.text for c in root.iter("creator")] == [None]  # an empty composer credit
     assert "Music21" not in text.replace("music21 v.", "")  # the encoding's software line
@@ -504,3 +514,35 @@ def test_a_six_eight_piece_is_written_in_dotted_quarter_beats(tmp_path: Path) ->
     parts = read_figures(path)
     assert parts["Accompaniment"].staves == 2
     assert [t.text for t in root.iter("beat-type")] == ["8", "8"]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    key=st.tuples(st.integers(0, 11), st.sampled_from(["major", "minor"])),
+    meters=st.lists(st.sampled_from(["4/4", "3/4", "6/8", "2/4"]), min_size=1, max_size=3),
+    raw=st.lists(
+        st.tuples(st.integers(0, 47), st.integers(1, 20), st.integers(24, 96)),
+        min_size=1,
+        max_size=40,
+    ),
+    role=st.sampled_from(["melody", "accompaniment", "bass"]),
+)
+def test_any_notes_are_written_completely_and_correctly(key, meters, raw, role) -> None:
+    """Whatever the notes (overlaps, unisons, extremes of range, odd lengths), every struck
+    note is written at its tick and pitch, and no alteration is left without its accidental."""
+    import tempfile
+
+    score = Score(tuple(TimeSignature.parse(m) for m in meters), TempoMap.constant(100),
+                  (KeyChange(0, *key),))  # fmt: skip
+    notes = tuple(
+        Note(onset, duration, pitch) for onset, duration, pitch in raw if onset < score.length
+    )
+    track = Track(role.title(), role, 0 if role == "accompaniment" else 48, 1, notes)
+    bar_starts = [bar.start for bar in score.bars()]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "fuzz.musicxml"
+        write_musicxml(Arrangement(score, (track,)), path)
+        (figures,) = read_figures(path, bar_starts).values()
+    struck = Counter({(n.onset, n.pitch): 1 for n in notes})
+    assert figures.attacks == struck
+    assert figures.missing == 0 and figures.redundant == 0
