@@ -174,7 +174,7 @@ def table(stage: Role, results: dict[str, dict[str, float]], with_stage: bool = 
         mean = float(np.mean(list(losses.values())))
         real_mean = float(np.mean(list(real.values())))
         rows.append(
-            ("| " + stage.value if with_stage else "") + f"| {condition} | {losses[main]:.3f} "
+            (f"| {stage.value} " if with_stage else "") + f"| {condition} | {losses[main]:.3f} "
             f"| {losses[main] - real[main]:+.3f} | {mean:.3f} | {mean - real_mean:+.3f} |"
         )
     return rows
