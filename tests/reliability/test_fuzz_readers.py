@@ -230,9 +230,12 @@ TRACKS = [
 ]
 
 
+# the seeds play at 120 BPM (or have no tempo): 16 bars of 4/4
+GRID = Score(meters=(TimeSignature(4, 4),) * 16, tempo=TempoMap.constant(120.0))
+
+
 def _edited(path: Path):
-    # the seeds play at 120 BPM (or have no tempo): 16 bars at 4 ticks per beat
-    return read_edited_midi(path, TempoMap.constant(120.0), 256, TRACKS, 0.9)
+    return read_edited_midi(path, GRID, TRACKS, 0.9)
 
 
 @FUZZ
