@@ -222,7 +222,7 @@ def _part(part, number: int, bars: tuple[EditedBar, ...]) -> EditedPart:
             length = _fraction(element.duration.quarterLength)
             members = element.notes if isinstance(element, chord.Chord) else (element,)
             for member in members:
-                tie = member.tie if member.tie is not None else element.tie
+                tie = member.tie  # a chord's own tie is one of its notes' (music21), not each's
                 scalar = member.volume.velocityScalar
                 velocity = None if scalar is None else max(1, min(127, round(scalar * 127)))
                 order = len(sounding)
