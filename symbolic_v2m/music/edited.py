@@ -392,8 +392,10 @@ def _check_structure(
         ((b.meter.numerator, b.meter.denominator), Fraction(b.length, tpb)) for b in score.bars()
     ]
     edited = [(b.meter, b.length) for b in piece.bars]
-    prints = _fingerprints(notes, len(edited), tpb)
-    composed_prints = _composed_fingerprints(score, reference, notes)
+    # the notes of the roles both sides know (derived tracks only when their notes are given)
+    known = {role: role_notes for role, role_notes in notes.items() if role in reference}
+    prints = _fingerprints(known, len(edited), tpb)
+    composed_prints = _composed_fingerprints(score, reference, known)
     n_c, n_f = len(composed), len(edited)
     while n_f > n_c and not prints[n_f - 1]:  # empty bars after the end: a DAW's loop length
         n_f -= 1
@@ -513,10 +515,11 @@ def _check_tempo(piece: EditedPiece, score: Score) -> tuple[float, str | None]:
     if largest < 0.0005:
         return largest, None
     over = np.flatnonzero(np.abs(drift) > sixteenth * (1 + 1e-9))
-    # whole-BPM rounding: every beat's tempo within half a BPM of the composition's
-    rounded = bool(
-        np.all(np.abs(60.0 / np.diff(edited) - 60.0 / np.diff(composed)) <= TEMPO_ROUNDING + 1e-6)
-    )
+    # whole-BPM rounding: every beat's tempo within half a BPM of the composition's (an absurd
+    # tempo of a corrupt file may make a beat last no time at all: infinitely far, not rounded)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tempi = 60.0 / np.diff(edited) - 60.0 / np.diff(composed)
+    rounded = bool(np.all(np.abs(tempi) <= TEMPO_ROUNDING + 1e-6))
     path = piece.path
     if len(over) and not rounded:
         first = int(over[0])

@@ -14,7 +14,8 @@ What is read, and how:
 - **Bars** are the measures of the part with the most of them, in order (measure numbers are
   ignored: a pickup is numbered 0 or 1 depending on the program). A measure lasts as long as its
   time signature says, less music21's padding of an incomplete measure.
-- **Notes** by measure and offset in it, every voice and staff of a part; tied notes are joined
+- **Notes** by measure and offset in it, every voice and staff of a part, at sounding pitch (a
+  transposing instrument's written notes are transposed back); tied notes are joined
   pitch by pitch, since our export writes overlapping notes as chords whose notes are tied one by
   one (music21's ``stripTies`` joins only whole chords). Grace notes, rests and unpitched
   percussion are left out.
@@ -71,6 +72,10 @@ def read_musicxml_edit(path: Path | str) -> EditedPiece:
     if not parts:
         raise InputError(f"{path}: a MusicXML file without parts (no music to read)")
     try:
+        # MusicXML writes a transposing instrument's notes at written pitch (a clarinet in B
+        # flat a tone above what sounds); the music is what sounds
+        for part in parts:
+            part.toSoundingPitch(inPlace=True)
         bars = _bars(max(parts, key=lambda p: len(p.getElementsByClass("Measure"))), path)
         tempo, has_tempo = _tempo(parts, bars)
         edited = [_part(part, index, bars) for index, part in enumerate(parts, 1)]

@@ -327,6 +327,25 @@ def test_our_musicxml_reads_back_as_composed(tmp_path) -> None:
     assert [(p.program, p.channel) for p in piece.parts] == [(0, 0), (0, 1)]
 
 
+def test_a_transposing_instrument_reads_at_sounding_pitch(tmp_path) -> None:
+    """A clarinet in B flat is written a tone above what it plays; the melody is what plays."""
+    from music21 import converter, instrument
+
+    score = _score(bars=2)
+    path = tmp_path / "ours.musicxml"
+    write_musicxml(arrange(score, "piano"), path)
+    parsed = converter.parse(path, forceSource=True)
+    melody = parsed.parts[0]
+    melody.remove(melody.getInstrument(), recurse=True)  # the piano becomes a clarinet
+    melody.insert(0, instrument.Clarinet())
+    melody.atSoundingPitch = True  # the notes are what sounds: written a tone higher
+    parsed.write("musicxml", fp=tmp_path / "clarinet.musicxml")
+    written = converter.parse(tmp_path / "clarinet.musicxml", forceSource=True).parts[0]
+    assert written.flatten().notes[0].pitch.midi == score.melody[0].pitch + 2
+    imported = read_edited(tmp_path / "clarinet.musicxml", score, _tracks(score), SCALE)
+    assert [n.pitch for n in imported.parts["melody"]] == [n.pitch for n in score.melody]
+
+
 def test_a_file_of_the_other_kind_points_to_the_right_option(tmp_path) -> None:
     score = _score()
     midi = _midi(score, tmp_path / "ours.mid")
