@@ -18,7 +18,7 @@ What is read, and how:
   transposing instrument's written notes are transposed back); tied notes are joined
   pitch by pitch, since our export writes overlapping notes as chords whose notes are tied one by
   one (music21's ``stripTies`` joins only whole chords). Grace notes, rests and unpitched
-  percussion are left out.
+  percussion are left out, and so are pitches MIDI cannot play.
 - **Parts** by name (``part-name``), GM program and channel (``midi-instrument``). Percussion
   parts are left out: their unpitched notes have no pitch to place, our MusicXML has none, and
   the drums are derived anew on export anyway.
@@ -35,6 +35,7 @@ timewise MusicXML file, one music21 cannot parse, one without parts, and more th
 from __future__ import annotations
 
 import warnings
+import xml.etree.ElementTree as ET
 import zipfile
 from fractions import Fraction
 from pathlib import Path
@@ -66,8 +67,7 @@ def read_musicxml_edit(path: Path | str) -> EditedPiece:
             message names the file and the problem.
     """
     path = Path(path)
-    _check_file(path)
-    score = _parse(path)
+    score = _parse(_xml_bytes(path), path)
     parts = list(score.parts)
     if not parts:
         raise InputError(f"{path}: a MusicXML file without parts (no music to read)")
@@ -94,7 +94,9 @@ def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [""])[0][:200]
 
 
-def _check_file(path: Path) -> None:
+def _xml_bytes(path: Path) -> bytes:
+    """The file's MusicXML text, from the file itself or from inside a compressed .mxl (by its
+    content, whatever its name), checked for size and kind."""
     if not path.is_file():
         raise InputError(f"{path}: MusicXML file not found")
     size = path.stat().st_size
@@ -106,58 +108,75 @@ def _check_file(path: Path) -> None:
             f"is {MAX_FILE_BYTES >> 20} MiB)"
         )
     try:
-        with open(path, "rb") as f:
-            head = f.read(64 << 10)
+        data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if head[:4] == b"PK\x03\x04":
-        _check_archive(path)
-    elif b"<score-timewise" in head:
+    if data[:4] == b"PK\x03\x04":
+        data = _unpacked(path)
+    head = data[: 64 << 10]
+    if b"<score-timewise" in head:
         raise InputError(
             f"{path}: a timewise MusicXML file; save it as (partwise) MusicXML, as notation "
             "programs do by default"
         )
-    elif b"<score-partwise" not in head:
+    if b"<score-partwise" not in head:
         raise InputError(
             f"{path}: not a MusicXML file (no <score-partwise> element at its start); export "
             "MusicXML (.musicxml or .mxl) from the notation program"
         )
+    return data
 
 
-def _check_archive(path: Path) -> None:
-    """An .mxl must be a readable zip that does not unpack to more than the size limit."""
+def _unpacked(path: Path) -> bytes:
+    """The score inside an .mxl: the root file its container names, else its first .musicxml
+    or .xml outside META-INF; refused when damaged or when it unpacks to more than the limit."""
     try:
         with zipfile.ZipFile(path) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            infos = {info.filename: info for info in archive.infolist()}
+            unpacked = sum(info.file_size for info in infos.values())
+            if unpacked > MAX_FILE_BYTES:
+                raise InputError(
+                    f"{path}: unpacks to {unpacked / (1 << 20):.0f} MiB, too large for a "
+                    f"MusicXML file here (the limit is {MAX_FILE_BYTES >> 20} MiB)"
+                )
+            name = None
+            if "META-INF/container.xml" in infos:
+                container = ET.fromstring(archive.read("META-INF/container.xml"))
+                name = next((e.get("full-path") for e in container.iter("rootfile")), None)
+            if name not in infos:
+                name = next(
+                    (
+                        n
+                        for n in infos
+                        if not n.startswith("META-INF/") and n.endswith((".musicxml", ".xml"))
+                    ),
+                    None,
+                )
+            if name is None:
+                raise InputError(f"{path}: a compressed MusicXML (.mxl) file without a score")
+            return archive.read(name)
+    except (zipfile.BadZipFile, ET.ParseError, OSError, ValueError, EOFError) as exc:
         raise InputError(f"{path}: a damaged compressed MusicXML (.mxl) file ({exc})") from None
-    if unpacked > MAX_FILE_BYTES:
-        raise InputError(
-            f"{path}: unpacks to {unpacked / (1 << 20):.0f} MiB, too large for a MusicXML file "
-            f"here (the limit is {MAX_FILE_BYTES >> 20} MiB)"
-        )
+    except (RuntimeError, NotImplementedError) as exc:  # encrypted, or an unknown compression
+        raise InputError(f"{path}: a compressed MusicXML (.mxl) we cannot unpack ({exc})") from None
 
 
-def _parse(path: Path):  # -> music21.stream.Score
-    # the sub-converter itself: music21's converter.parse would also store a pickled copy of
-    # the file in its scratch folder, and look for one
-    from music21.converter.subConverters import ConverterMusicXML
+def _parse(data: bytes, path: Path):  # -> music21.stream.Score
+    # music21's importer itself: its converter.parse would also look for (and store) a pickled
+    # copy of the file in its scratch folder, and would tell an .mxl by its name
+    from music21.musicxml.xmlToM21 import MusicXMLImporter
 
-    converter = ConverterMusicXML()
+    importer = MusicXMLImporter()
+    importer.xmlText = data
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # music21 warns about what it skips
-            converter.parseFile(path)
+            importer.parseXMLText()
     except Exception as exc:  # noqa: BLE001 - music21 and the XML parser raise many types
         raise InputError(
             f"{path}: not a readable MusicXML file ({type(exc).__name__}: {_first_line(exc)})"
         ) from None
-    score = converter.stream
-    if score is None or not hasattr(score, "parts"):
-        raise InputError(f"{path}: not a readable MusicXML file (no score in it)")
-    if "Opus" in score.classes:
-        raise InputError(f"{path}: holds several pieces (an opus); save the one piece alone")
-    return score
+    return importer.stream
 
 
 def _fraction(value: Any) -> Fraction:
@@ -227,6 +246,8 @@ def _part(part, number: int, bars: tuple[EditedBar, ...]) -> EditedPart:
             length = _fraction(element.duration.quarterLength)
             members = element.notes if isinstance(element, chord.Chord) else (element,)
             for member in members:
+                if not 0 <= member.pitch.midi <= 127:
+                    continue  # beyond MIDI (a corrupt octave or transposition): nothing to play
                 tie = member.tie  # a chord's own tie is one of its notes' (music21), not each's
                 scalar = member.volume.velocityScalar
                 velocity = None if scalar is None else max(1, min(127, round(scalar * 127)))
