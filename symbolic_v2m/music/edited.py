@@ -586,7 +586,6 @@ def _to_grid(
     Of two notes of one pitch that land on one tick, the later in the file is kept."""
     tpb = score.ticks_per_beat
     velocities = np.asarray(stage_spec("melody").family("velocity").values)
-    durations = np.asarray(DURATIONS)
     known = {(n.onset, n.pitch): n.velocity for n in reference}
     usual = statistics.median_low([n.velocity for n in reference]) if reference else None
     out: dict[tuple[int, int], Note] = {}
@@ -598,7 +597,8 @@ def _to_grid(
         if not 0 <= onset < score.length:
             continue
         span = max(1, _nearest((start + n.length) * tpb) - onset)
-        duration = int(durations[np.argmin(np.abs(durations - span))])
+        # in Python, not numpy: a corrupt file's length may not fit 64 bits
+        duration = min(DURATIONS, key=lambda d: abs(d - span))
         if n.velocity is not None:
             wanted = n.velocity / scale
         else:

@@ -17,6 +17,7 @@ from symbolic_v2m.music.edited import MIDI, MUSICXML, read_edited
 from symbolic_v2m.music.midi_in import read_edited_midi
 from symbolic_v2m.music.musicxml_in import read_musicxml_edit
 from symbolic_v2m.music.score import Note, Score, TempoMap, TimeSignature
+from symbolic_v2m.music.vocab import DURATIONS
 
 QPM = 128.57  # a tempo MuseScore rounds (to 129)
 SCALE = 0.9  # the export's dynamics factor
@@ -322,9 +323,10 @@ def test_our_musicxml_reads_back_as_composed(tmp_path) -> None:
         assert _notes(imported.parts, role) == _composed(score, role)
     # every tempo mark is a whole BPM: the drift is that of the rounding
     assert imported.drift == pytest.approx(32 * (60 / QPM - 60 / 129), abs=1e-3)
+    # a part may be written on two staves (music21 reads one part per staff, same name)
     piece = read_musicxml_edit(path)
-    assert [p.name for p in piece.parts] == ["Melody", "Accompaniment"]
-    assert [(p.program, p.channel) for p in piece.parts] == [(0, 0), (0, 1)]
+    found = {p.name: (p.program, p.channel) for p in piece.parts}
+    assert found == {"Melody": (0, 0), "Accompaniment": (0, 1)}
 
 
 def test_a_transposing_instrument_reads_at_sounding_pitch(tmp_path) -> None:
@@ -355,6 +357,17 @@ def test_a_file_of_the_other_kind_points_to_the_right_option(tmp_path) -> None:
     write_musicxml(arrange(score, "piano"), xml)
     with pytest.raises(InputError, match="a MusicXML file, not MIDI: give it with --from-musicx"):
         read_edited(xml, score, _tracks(score), SCALE, expect=MIDI)
+
+
+def test_a_note_of_absurd_length_reads_as_the_longest_duration(tmp_path) -> None:
+    score = _score()
+    path = tmp_path / "ours.musicxml"
+    write_musicxml(arrange(score, "piano"), path)
+    text = path.read_text()
+    start = text.index("<duration>") + len("<duration>")
+    path.write_text(text[:start] + "1e308" + text[text.index("<", start) :])
+    imported = read_edited(path, score, _tracks(score), SCALE, expect=MUSICXML)
+    assert imported.parts["melody"][0].duration == max(DURATIONS)
 
 
 def _mxl_bomb(path: Path) -> None:
