@@ -55,6 +55,19 @@ def _moved_video(folder: Path) -> None:
     clip.rename(folder / "moved.mp4")
 
 
+def _edited_meter(folder: Path) -> None:
+    """A composition, and its MIDI re-saved in 3/4 (a time signature changed in a DAW)."""
+    import mido
+
+    _moved_video(folder)
+    (folder / "moved.mp4").rename(folder / "clip.mp4")
+    midi = mido.MidiFile(folder / "clip.mid")
+    for msg in midi.tracks[0]:
+        if msg.type == "time_signature":
+            msg.numerator = 3
+    midi.save(folder / "edited.mid")
+
+
 def _project_newer(folder: Path) -> None:
     doc = {"schema": "symbolic-v2m-project", "version": 99}
     (folder / "clip.v2m.json").write_text(json.dumps(doc))
@@ -103,6 +116,13 @@ CASES = (
          "Tell regenerate where the video is now with --video NEW_PATH (it must be the same "
          "file: its SHA-256 is checked), or write only the MIDI with --only midi, which does "
          "not need the video."),
+    Case("An edited file's bars differ from the composition's", _edited_meter,
+         ("regenerate", "clip.v2m.json", "--from-midi", "edited.mid", "--stage",
+          "accompaniment"),
+         "The bars follow the video's cuts: a file that comes back (--from-midi, "
+         "--from-musicxml) must keep the composition's bars and time signatures, and its tempo "
+         "map within rounding. Edit notes only, or compose again with the meter or tempo you "
+         "want (--time-signature, --tempo); see section 4 of the user guide."),
     Case("A MIDI file cannot be read", lambda f: (f / "song.mid").write_bytes(b"MThd garbage"),
          ("evaluate", "song.mid"),
          "The file is damaged or not MIDI. Export it again from your DAW (Standard MIDI File, "

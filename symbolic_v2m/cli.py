@@ -536,7 +536,12 @@ def _time_range(ctx: click.Context, param: click.Parameter, value: str | None):
 @click.option(
     "--from-midi",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="A MIDI you edited in a DAW: its parts are kept as given.",
+    help="A MIDI you edited in a DAW: its parts are kept as given, read by bar and beat.",
+)
+@click.option(
+    "--from-musicxml",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The same from a MusicXML (.musicxml, .mxl) saved by a notation program.",
 )
 @click.option(
     "--video",
@@ -569,6 +574,7 @@ def regenerate(
     seed: int,
     variations: int,
     from_midi: Path | None,
+    from_musicxml: Path | None,
     video: Path | None,
     only: str,
     revert: bool,
@@ -582,8 +588,11 @@ def regenerate(
 
     if sum(x is not None for x in (bars, section, time_span)) > 1:
         raise click.UsageError("give at most one of --bars, --section, --time")
-    if from_midi is not None and not from_midi.is_file():
-        raise click.BadParameter(f"{from_midi} not found", param_hint="--from-midi")
+    if from_midi is not None and from_musicxml is not None:
+        raise click.UsageError("give at most one of --from-midi, --from-musicxml")
+    for edited, hint in ((from_midi, "--from-midi"), (from_musicxml, "--from-musicxml")):
+        if edited is not None and not edited.is_file():
+            raise click.BadParameter(f"{edited} not found", param_hint=hint)
     request = RegenerateRequest(
         bars=bars,
         section=section,
@@ -597,6 +606,7 @@ def regenerate(
         seed=seed,
         variations=variations,
         from_midi=str(from_midi) if from_midi else None,
+        from_musicxml=str(from_musicxml) if from_musicxml else None,
         video=str(video) if video else None,
         outputs=("midi",) if only == "midi" else ("midi", "musicxml", "png", "wav", "mp4"),
         revert=revert,

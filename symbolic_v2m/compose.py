@@ -402,10 +402,23 @@ class RegenerateRequest:
     seed: int = 0
     variations: int = 1
     from_midi: str | None = None
+    from_musicxml: str | None = None
     video: str | None = None
     outputs: tuple[str, ...] = ("midi", "musicxml", "png", "wav", "mp4")
     revert: bool = False
     device: str | None = None
+
+
+#: The request's fields an edit's history entry records (when given).
+RECORDED_CONSTRAINTS = (
+    "key",
+    "progression",
+    "scale_lock",
+    "energy",
+    "keep",
+    "from_midi",
+    "from_musicxml",
+)
 
 
 @dataclass(frozen=True)
@@ -473,7 +486,7 @@ def regenerate(project_path: Path, request: RegenerateRequest) -> RegenerateResu
     With ``variations`` K > 1 the first variation becomes the new version and the others are
     written beside it as ``NAME.var2.mid`` ... (MIDI).
     """
-    from symbolic_v2m.music.midi_in import read_edited_midi
+    from symbolic_v2m.music.edited import MIDI, MUSICXML, read_edited
     from symbolic_v2m.project import load_project, resolve_video, score_from_dict
     from symbolic_v2m.stages.splice import prompt_before, splice_chords, splice_notes
 
@@ -508,16 +521,22 @@ def regenerate(project_path: Path, request: RegenerateRequest) -> RegenerateResu
         span, stages = tuple(last["bars"]), tuple(last["stages"])
     else:
         score = project.music()
-        if request.from_midi:
-            imported = read_edited_midi(
-                request.from_midi,
-                score.tempo,
-                score.length,
+        edited = request.from_midi or request.from_musicxml
+        if request.from_midi and request.from_musicxml:
+            raise ConfigError("give at most one of --from-midi, --from-musicxml")
+        if edited:
+            # read by bar and beat, checked against the composition before anything is written
+            imported = read_edited(
+                edited,
+                score,
                 project.tracks,
                 timeline.mood.velocity_scale,
+                {t.role: t.notes for t in _arrangement(score, timeline, config, name).tracks},
+                MIDI if request.from_midi else MUSICXML,
             )
+            warnings.extend(imported.warnings)
             for ignored in imported.ignored:
-                warnings.append(f"{request.from_midi}: track {ignored!r} ignored")
+                warnings.append(f"{edited}: {ignored} ignored (it matches no track)")
             score = replace(
                 score,
                 melody=imported.parts.get("melody", score.melody),
@@ -626,10 +645,7 @@ def regenerate(project_path: Path, request: RegenerateRequest) -> RegenerateResu
                 "bars": list(span),
                 "stages": list(stages),
                 "constraints": {
-                    k: v
-                    for k, v in asdict(request).items()
-                    if k in ("key", "progression", "scale_lock", "energy", "keep", "from_midi")
-                    and v
+                    k: v for k, v in asdict(request).items() if k in RECORDED_CONSTRAINTS and v
                 },
                 "seed": request.seed,
                 "variations": request.variations,

@@ -1,7 +1,11 @@
 """Reading MIDI files: any a user gives us, and a DAW-edited one back onto a composition's grid.
 
-:func:`read_midi` is the one door for MIDI files from outside (``regenerate --from-midi`` and
-``evaluate``): it checks the file before pretty_midi sees it, so that a corrupt or absurd file is a
+    >>> read_midi("song.mid").midi.instruments  # doctest: +SKIP
+    >>> read_edited_midi("edited.mid", score, project.tracks, 0.9).parts["melody"]  # doctest: +SKIP
+
+The checks below are the one door for MIDI files from outside (``evaluate`` through
+:func:`read_midi`, ``regenerate --from-midi`` through :func:`read_midi_edit`): they look at the file
+before pretty_midi or our own reading sees it, so that a corrupt or absurd file is a
 one-line :class:`InputError` naming the file and the problem, not a traceback or minutes of work.
 Refused: an empty file, one that is not a Standard MIDI File (or is truncated or otherwise
 unparseable), a type-2 file (independent sequences, no single timeline), SMPTE time division, a
@@ -15,12 +19,12 @@ note-on and notes never ended (ignored, as pretty_midi does), tempo and time-sig
 tracks other than the first (moved to the first, where pretty_midi looks for them), unknown chunk
 types (skipped, as the standard says).
 
-:func:`read_edited_midi` then matches tracks to roles by name first (``Melody``,
-``Accompaniment``, ...), then, for a role whose track was renamed, by General MIDI program; tracks
-that match no role are ignored (with a warning, the caller's to print). Times come from the file's
-own tempo map and are placed on the composition's tick grid through the composition's tempo map,
-after checking that the two agree: a DAW edit that changed the tempo would make the music drift
-from the video, and that is an error, not something to paper over.
+:func:`read_midi_edit` reads a DAW-edited file by musical position instead: the notes of each
+track and channel by bar and beat, from the file's own ticks and time signatures (its tempo map
+only says how far it drifts from the composition's), as an
+:class:`~symbolic_v2m.music.edited.EditedPiece`; :func:`read_edited_midi` places that on the
+composition's grid (:func:`symbolic_v2m.music.edited.place_edit`: tracks matched by name, program
+and channel, the bars and the tempo checked against the composition's).
 """
 
 from __future__ import annotations
@@ -28,18 +32,27 @@ from __future__ import annotations
 import io
 import struct
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from symbolic_v2m.errors import InputError
-from symbolic_v2m.music.score import Note, TempoMap
-from symbolic_v2m.music.vocab import DURATIONS, stage_spec
+from symbolic_v2m.music.edited import (
+    DRUM_CHANNEL,
+    MAX_BARS,
+    MIDI,
+    EditedBar,
+    EditedNote,
+    EditedPart,
+    EditedPiece,
+    ImportedParts,
+    bar_index,
+    place_edit,
+)
+from symbolic_v2m.music.score import Note, Score
 
-#: How far (seconds) a beat of the edited file may sit from the composition's before we refuse.
-BEAT_TOLERANCE = 0.005
 #: Larger files are refused: a soundtrack's MIDI is kilobytes, and mido builds a Python object
 #: per event (about 3 s per MiB on one core), so a huge file would take minutes and gigabytes.
 MAX_FILE_BYTES = 8 << 20
@@ -85,6 +98,25 @@ def read_midi(path: Path | str) -> MidiData:
             names the file and the problem.
     """
     path = Path(path)
+    midi_file, max_tick, has_tempo, empty = _load(path)
+    from symbolic_v2m.quiet_import import quiet_import
+
+    pretty_midi = quiet_import("pretty_midi")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # we moved the conductor events
+            pm = pretty_midi.PrettyMIDI(mido_object=midi_file)
+    except Exception as exc:  # noqa: BLE001 - the checks above should leave nothing, but a
+        # file pretty_midi cannot take is still the file's problem, not a crash
+        raise InputError(
+            f"{path}: not a readable MIDI file ({type(exc).__name__}: {exc})"
+        ) from None
+    return MidiData(pm, float(pm.tick_to_time(max_tick)), has_tempo, empty)
+
+
+def _load(path: Path):  # -> (mido.MidiFile, int, bool, tuple[str, ...])
+    """The file parsed and checked (see :func:`read_midi`), conductor events on the first
+    track: the mido file, its latest tick, whether it has a tempo event, its empty named tracks."""
     if not path.is_file():
         raise InputError(f"{path}: MIDI file not found")
     size = path.stat().st_size
@@ -101,19 +133,7 @@ def read_midi(path: Path | str) -> MidiData:
         raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     midi_file = _parse(data, path)
     max_tick, has_tempo, empty = _check_events(midi_file, path)
-    from symbolic_v2m.quiet_import import quiet_import
-
-    pretty_midi = quiet_import("pretty_midi")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # we moved the conductor events
-            pm = pretty_midi.PrettyMIDI(mido_object=midi_file)
-    except Exception as exc:  # noqa: BLE001 - the checks above should leave nothing, but a
-        # file pretty_midi cannot take is still the file's problem, not a crash
-        raise InputError(
-            f"{path}: not a readable MIDI file ({type(exc).__name__}: {exc})"
-        ) from None
-    return MidiData(pm, float(pm.tick_to_time(max_tick)), has_tempo, empty)
+    return midi_file, max_tick, has_tempo, empty
 
 
 def _track_chunks(data: bytes, path: Path) -> tuple[int, int, list[bytes]]:
@@ -264,95 +284,186 @@ def _end_of_track():
     return quiet_import("mido").MetaMessage("end_of_track", time=0)
 
 
-@dataclass(frozen=True)
-class ImportedParts:
-    """Notes per role read from an edited MIDI, and what was ignored."""
-
-    parts: dict[str, tuple[Note, ...]]
-    ignored: tuple[str, ...]
-
-
 def read_edited_midi(
-    path, tempo: TempoMap, length: int, tracks: list[dict], velocity_scale: float = 1.0
+    path: Path | str,
+    score: Score,
+    tracks: Sequence[Mapping[str, Any]],
+    velocity_scale: float = 1.0,
+    composed: Mapping[str, Sequence[Note]] | None = None,
 ) -> ImportedParts:
-    """Notes of the roles in ``tracks`` (``{"name", "role", "program"}`` dicts, as the project
-    file records them) from the MIDI at ``path``, on ``tempo``'s grid (see the module doc).
-
-    A track of a role that is there by name but has no notes makes that part empty (the notes
-    were deleted in the DAW); a role without a track keeps its composed notes.
-    ``velocity_scale`` is the dynamics factor the arrangement applied on export; it is undone so
-    that an untouched note reads back as it was composed.
+    """The parts of the edited MIDI at ``path`` on ``score``'s grid: :func:`read_midi_edit`,
+    then :func:`symbolic_v2m.music.edited.place_edit` (see there for the arguments).
 
     Raises:
-        InputError: the file is not a MIDI file we can read (:func:`read_midi`), its tempo map
-            differs from the composition's, or no track in it matches a part.
+        InputError: the file is not a MIDI file we can read (:func:`read_midi`), no track in it
+            matches the melody or the accompaniment, its bars differ from the composition's, or
+            its tempo map drifts from it by more than rounding.
     """
-    data = read_midi(path)
-    pm = data.midi
-    _check_tempo(pm, tempo, length, path, data.has_tempo)
-    by_name = {t["name"].strip().lower(): t for t in tracks}
-    by_program = {}
-    for t in tracks:
-        by_program.setdefault(t["program"], t)
-    parts: dict[str, list] = {}
-    ignored = []
-    unmatched = []
-    for inst in pm.instruments:
-        track = by_name.get(inst.name.strip().lower())
-        if track is None or track["role"] in parts:
-            unmatched.append(inst)
-            continue
-        parts[track["role"]] = inst.notes
-    for inst in unmatched:
-        track = None if inst.is_drum else by_program.get(inst.program)
-        if track is not None and track["role"] not in parts:
-            parts[track["role"]] = inst.notes
-        else:
-            ignored.append(inst.name or f"program {inst.program}")
-    for name in data.empty_tracks:
-        track = by_name.get(name.strip().lower())
-        if track is not None and track["role"] not in parts:
-            parts[track["role"]] = []
-    if not parts:
-        expected = ", ".join(t["name"] for t in tracks) or "none recorded"
-        what = "no notes" if not pm.instruments else "no track that matches a part"
-        raise InputError(
-            f"{path}: {what} (the composition's tracks: {expected}); is it the edited file?"
+    return place_edit(read_midi_edit(path), score, tracks, velocity_scale, composed)
+
+
+#: Messages that belong to a channel (a track without notes is known by its channel).
+_CHANNEL_MESSAGES = ("program_change", "control_change", "pitchwheel", "aftertouch", "polytouch")
+
+
+def read_midi_edit(path: Path | str) -> EditedPiece:
+    """The MIDI at ``path`` by musical position: bars from its time signatures (4/4 until the
+    first, as MIDI says; a time signature in mid-bar cuts that bar short), its tempo marks, and
+    a part per track and channel with its notes by bar and beat.
+
+    A part is named after its track when the track plays on one channel only (a type-0 file's
+    one track names nothing); its program is the first program change on its channel, in its
+    track or else anywhere (None when there is none). Notes pair as pretty_midi pairs them: a
+    note-off ends every sounding note of its pitch on its channel that started earlier, and
+    notes never ended are left out. The conductor track (no notes, tempo or meter events) is
+    no part.
+
+    Raises:
+        InputError: as :func:`read_midi`, or the file holds more than
+            :data:`~symbolic_v2m.music.edited.MAX_BARS` bars.
+    """
+    path = Path(path)
+    midi_file, max_tick, has_tempo, _ = _load(path)
+    tpb = midi_file.ticks_per_beat
+    meters: dict[int, tuple[int, int]] = {}
+    tempi: dict[int, float] = {}
+    tick = 0
+    for msg in midi_file.tracks[0]:  # _check_events moved every conductor event here
+        tick += msg.time
+        if msg.type == "time_signature":
+            meters[tick] = (msg.numerator, msg.denominator)
+        elif msg.type == "set_tempo":
+            tempi[tick] = 60_000_000 / msg.tempo
+    bars = _bars(meters, max(max_tick, 1), tpb, path)
+    tempo = [(Fraction(t, tpb), qpm) for t, qpm in sorted(tempi.items())]
+    if not tempo or tempo[0][0] != 0:
+        tempo.insert(0, (Fraction(0), 120.0))  # MIDI's tempo until the first tempo event
+    tracks = [_track_notes(track) for track in midi_file.tracks]
+    first_program: dict[int, int] = {}
+    for track in tracks:
+        for channel, program in track["programs"].items():
+            first_program.setdefault(channel, program)
+    parts = []
+    for number, track in enumerate(tracks, 1):
+        parts.extend(_track_parts(number, track, first_program, bars, tpb))
+    return EditedPiece(path, MIDI, bars, tuple(tempo), has_tempo, tuple(parts))
+
+
+def _bars(
+    meters: dict[int, tuple[int, int]], end: int, tpb: int, path: Path
+) -> tuple[EditedBar, ...]:
+    """The bars up to tick ``end`` under the time signatures ``{tick: (numerator,
+    denominator)}``."""
+    changes = dict(meters)
+    changes.setdefault(0, (4, 4))
+    points = sorted(changes)
+    bars: list[EditedBar] = []
+    last = Fraction(end, tpb)
+    for index, tick in enumerate(points):
+        meter = changes[tick]
+        length = Fraction(4 * meter[0], meter[1])
+        start = Fraction(tick, tpb)
+        stop = Fraction(points[index + 1], tpb) if index + 1 < len(points) else None
+        while start < (last if stop is None else stop):
+            span = length if stop is None else min(length, stop - start)
+            bars.append(EditedBar(start, span, meter))
+            if len(bars) > MAX_BARS:
+                raise InputError(
+                    f"{path}: more than {MAX_BARS} bars (time signature {meter[0]}/{meter[1]} at "
+                    f"tick {tick}): not a soundtrack's MIDI file"
+                )
+            start += span
+    if not bars:  # a file that ends at tick 0 still has its first bar
+        meter = changes[0]
+        bars.append(EditedBar(Fraction(0), Fraction(4 * meter[0], meter[1]), meter))
+    return tuple(bars)
+
+
+def _track_notes(track) -> dict[str, Any]:
+    """A track's notes ``(start, end, channel, pitch, velocity)`` in ticks, its name, its
+    program per channel, the channels its other channel messages use, and whether it holds
+    conductor events."""
+    open_notes: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    notes: list[tuple[int, int, int, int, int]] = []
+    programs: dict[int, int] = {}
+    channels: set[int] = set()
+    name, conductor, tick = "", False, 0
+    for msg in track:
+        tick += msg.time
+        kind = msg.type
+        if kind == "note_on" and msg.velocity > 0:
+            open_notes.setdefault((msg.channel, msg.note), []).append((tick, msg.velocity))
+        elif kind in ("note_on", "note_off"):
+            key = (msg.channel, msg.note)
+            sounding = open_notes.get(key)
+            if not sounding:
+                continue
+            ending = [(start, v) for start, v in sounding if start != tick]
+            staying = [(start, v) for start, v in sounding if start == tick]
+            for start, velocity in ending:
+                notes.append((start, tick, msg.channel, msg.note, velocity))
+            if ending and staying:
+                open_notes[key] = staying
+            else:  # as pretty_midi: a note ended where it starts is dropped
+                del open_notes[key]
+        elif kind == "track_name":
+            name = name or msg.name
+        elif kind in CONDUCTOR:
+            conductor = True
+        elif kind in _CHANNEL_MESSAGES:
+            channels.add(msg.channel)
+            if kind == "program_change":
+                programs.setdefault(msg.channel, msg.program)
+    return {
+        "notes": notes,
+        "name": name,
+        "programs": programs,
+        "channels": channels,
+        "conductor": conductor,
+    }
+
+
+def _track_parts(
+    number: int,
+    track: dict[str, Any],
+    first_program: dict[int, int],
+    bars: tuple[EditedBar, ...],
+    tpb: int,
+) -> list[EditedPart]:
+    """The parts of one track: one per channel its notes use, or, for a track without notes
+    (its part was emptied), one on its only channel or by its name alone."""
+    by_channel: dict[int, list[EditedNote]] = {}
+    for start, end, channel, pitch, velocity in sorted(track["notes"]):
+        position = Fraction(start, tpb)
+        index = bar_index(bars, position)
+        note = EditedNote(
+            index, position - bars[index].start, Fraction(end - start, tpb), pitch, velocity
         )
-    return ImportedParts(
-        {role: _to_grid(notes, tempo, length, velocity_scale) for role, notes in parts.items()},
-        tuple(ignored),
-    )
-
-
-def _check_tempo(pm, tempo: TempoMap, length: int, path, has_tempo: bool = True) -> None:
-    beats = pm.get_beats()
-    tpb = tempo.ticks_per_beat
-    expected = np.array([tempo.seconds(t) for t in range(0, length + 1, tpb)])
-    n = min(len(beats), len(expected))
-    if n == 0:
-        return
-    worst = int(np.argmax(np.abs(beats[:n] - expected[:n])))
-    if abs(beats[worst] - expected[worst]) > BEAT_TOLERANCE:
-        # without a tempo event a file plays at 120 BPM: say so, it is the likely cause
-        why = "" if has_tempo else " (it has no tempo event, so it plays at 120 BPM)"
-        raise InputError(
-            f"{path}: its tempo map differs from the composition's{why} (beat {worst + 1} at "
-            f"{beats[worst]:.3f} s, expected {expected[worst]:.3f} s): the music would drift "
-            "from the video; restore the tempo map or compose again"
+        by_channel.setdefault(channel, []).append(note)
+    name = track["name"].strip()
+    if not by_channel:
+        if track["conductor"]:
+            return []
+        channels = sorted(track["channels"])
+        if len(channels) != 1 and not name:
+            return []  # nothing to know it by
+        by_channel = {channels[0] if len(channels) == 1 else -1: []}
+    one = len(by_channel) == 1
+    parts = []
+    for channel, notes in sorted(by_channel.items()):
+        label = f"track {number}" + (f" {name!r}" if name else "")
+        if not one:
+            label += f" channel {channel + 1}"
+        known = channel if channel >= 0 else None
+        program = track["programs"].get(channel, first_program.get(channel))
+        parts.append(
+            EditedPart(
+                label=label,
+                name=name if one else "",
+                program=None if known is None or known == DRUM_CHANNEL else program,
+                channel=known,
+                is_drum=known == DRUM_CHANNEL,
+                notes=tuple(notes),
+            )
         )
-
-
-def _to_grid(notes, tempo: TempoMap, length: int, scale: float) -> tuple[Note, ...]:
-    velocities = np.asarray(stage_spec("melody").family("velocity").values)
-    durations = np.asarray(DURATIONS)
-    out: dict[tuple[int, int], Note] = {}
-    for n in notes:
-        onset = int(round(tempo.tick(n.start)))
-        if not 0 <= onset < length:
-            continue
-        span = max(1, int(round(tempo.tick(n.end))) - onset)
-        duration = int(durations[np.argmin(np.abs(durations - span))])
-        velocity = int(velocities[np.argmin(np.abs(velocities - n.velocity / scale))])
-        out[(onset, n.pitch)] = Note(onset, duration, int(n.pitch), velocity)
-    return tuple(sorted(out.values(), key=lambda n: (n.onset, n.pitch)))
+    return parts

@@ -1,13 +1,15 @@
 """Fuzzing the readers of outside files: whatever the bytes, :func:`read_piece`,
-:func:`read_edited_midi` and :func:`load_project` return normally or raise :class:`InputError`
-with one line that starts with the file's path. Anything else (a ``ValueError`` from deep inside
-pretty_midi, a ``KeyError`` from a hand-edited project) fails the test.
+:func:`read_edited_midi`, :func:`read_edited` (MusicXML) and :func:`load_project` return normally
+or raise :class:`InputError` with one line that starts with the file's path. Anything else (a
+``ValueError`` from deep inside pretty_midi, a ``KeyError`` from a hand-edited project) fails the
+test.
 
 Inputs: random bytes, valid MIDI files mutated (bit flips, overwritten and inserted bytes,
-truncation, chunks spliced between files, absurd header values and delta times) and a valid
-project file mutated (fields deleted, values of another type, numbers out of range, the text
-cut or flipped). The number of inputs tried per reader is printed at the end of the module
-(``pytest -s``): ``fuzz counts: ...``.
+truncation, chunks spliced between files, absurd header values and delta times), our MusicXML
+mutated (absurd numbers where lengths, meters, pitches and tempi belong, bit flips, cuts, deleted
+and duplicated ranges) and a valid project file mutated (fields deleted, values of another type,
+numbers out of range, the text cut or flipped). The number of inputs tried per reader is printed
+at the end of the module (``pytest -s``): ``fuzz counts: ...``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import math
 import struct
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,7 @@ from hypothesis import strategies as st
 
 from symbolic_v2m.errors import InputError
 from symbolic_v2m.evaluation.piece import read_piece
+from symbolic_v2m.music.edited import MUSICXML, read_edited
 from symbolic_v2m.music.midi_in import read_edited_midi
 from symbolic_v2m.music.score import Chord, KeyChange, Note, Score, TempoMap, TimeSignature
 from symbolic_v2m.project import Project, load_project, score_to_dict
@@ -230,9 +234,12 @@ TRACKS = [
 ]
 
 
+# the seeds play at 120 BPM (or have no tempo): 16 bars of 4/4
+GRID = Score(meters=(TimeSignature(4, 4),) * 16, tempo=TempoMap.constant(120.0))
+
+
 def _edited(path: Path):
-    # the seeds play at 120 BPM (or have no tempo): 16 bars at 4 ticks per beat
-    return read_edited_midi(path, TempoMap.constant(120.0), 256, TRACKS, 0.9)
+    return read_edited_midi(path, GRID, TRACKS, 0.9)
 
 
 @FUZZ
@@ -241,6 +248,88 @@ def test_read_edited_midi_reads_or_refuses(folder, data: bytes) -> None:
     path = folder / "edited.mid"
     path.write_bytes(data)
     _read_or_refuse("read_edited_midi", path, _edited)
+
+
+# --- MusicXML --------------------------------------------------------------------------------
+
+
+def _musicxml_seeds() -> list[bytes]:
+    """Our export of a small piece on :data:`GRID` (chords, ties across bar lines, a rest),
+    plain and compressed."""
+    import tempfile
+    import zipfile
+
+    from symbolic_v2m.arrangement import arrange
+    from symbolic_v2m.export import write_musicxml
+
+    melody = tuple(Note(6 * i, 10, 60 + i % 12, 79) for i in range(40))
+    accompaniment = tuple(Note(16 * b, 24, p, 63) for b in range(15) for p in (36, 43, 52))
+    score = replace(GRID, melody=melody, accompaniment=accompaniment).normalised()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "seed.musicxml"
+        write_musicxml(arrange(score, "piano"), path)
+        plain = path.read_bytes()
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as mxl:
+        mxl.writestr(
+            "META-INF/container.xml",
+            '<container><rootfiles><rootfile full-path="seed.musicxml"/></rootfiles></container>',
+        )
+        mxl.writestr("seed.musicxml", plain)
+    return [plain, archive.getvalue()]
+
+
+MUSICXML_SEEDS = _musicxml_seeds()
+#: values to put where a number belongs: none, negative, zero, huge, not a number
+ABSURD = st.sampled_from([b"", b"-1", b"0", b"99999999", b"1e308", b"nan", b"x", b"0.0001"])
+#: the elements whose numbers steer the reading (lengths, meters, pitches, tempi, transpositions)
+NUMBERS = [b"duration", b"divisions", b"beats", b"beat-type", b"octave", b"alter", b"per-minute",
+           b"chromatic", b"octave-change", b"midi-program", b"midi-channel"]  # fmt: skip
+
+
+@st.composite
+def mutated_musicxml(draw) -> bytes:
+    data = bytearray(draw(st.sampled_from(MUSICXML_SEEDS)))
+    rnd = draw(st.randoms(use_true_random=False))
+    for _ in range(draw(st.integers(1, 3))):
+        op = draw(st.sampled_from(["number"] * 4 + ["flip", "cut", "delete", "duplicate"]))
+        at = rnd.randrange(0, max(len(data), 1))
+        if op == "number" and data[:2] != b"PK":
+            tag = draw(st.sampled_from(NUMBERS))
+            starts = [i for i in range(len(data)) if data.startswith(b"<" + tag + b">", i)]
+            if starts:
+                begin = rnd.choice(starts) + len(tag) + 2
+                end = data.find(b"<", begin)
+                data[begin:end] = draw(ABSURD)
+        elif op == "flip" and at < len(data):
+            data[at] ^= 1 << draw(st.integers(0, 7))
+        elif op == "cut":
+            del data[at:]
+        elif op == "delete":
+            del data[at : at + draw(st.integers(1, 200))]
+        elif op == "duplicate":
+            data[at:at] = data[at : at + draw(st.integers(1, 400))]
+    return bytes(data)
+
+
+def _edited_musicxml(path: Path):
+    tracks = [{**t, "program": 0} for t in TRACKS]  # the seed's piano parts
+    return read_edited(path, GRID, tracks, 0.9, expect=MUSICXML)
+
+
+def test_the_musicxml_seeds_are_read(folder) -> None:
+    for i, data in enumerate(MUSICXML_SEEDS):
+        path = folder / f"seed{i}.musicxml"
+        path.write_bytes(data)
+        assert len(_edited_musicxml(path).parts["melody"]) == 40
+
+
+@settings(FUZZ, max_examples=300)
+@given(data=st.one_of(st.binary(max_size=600), mutated_musicxml(), mutated_musicxml()))
+def test_read_edited_musicxml_reads_or_refuses(folder, data: bytes) -> None:
+    path = folder / "edited.musicxml"
+    path.write_bytes(data)
+    _read_or_refuse("read_edited_musicxml", path, _edited_musicxml)
 
 
 # --- project files ---------------------------------------------------------------------------

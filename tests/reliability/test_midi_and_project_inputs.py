@@ -198,7 +198,7 @@ def _import(project: Path, midi: Path):
     loaded = load_project(project)
     score = loaded.music()
     scale = loaded.timeline["mood"]["velocity_scale"]
-    return read_edited_midi(midi, score.tempo, score.length, loaded.tracks, scale)
+    return read_edited_midi(midi, score, loaded.tracks, scale)
 
 
 def _regen(project: Path, *args: str) -> int:
