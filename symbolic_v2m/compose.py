@@ -465,6 +465,37 @@ def _variation_path(path: Path, index: int) -> Path:
     return path.with_name(f"{stem}.var{index}.{suffix}") if dot else path
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What every step of a regeneration reads: the project and what is rebuilt from it."""
+
+    project_path: Path
+    project: Project
+    config: ComposeConfig
+    features: VideoFeatures
+    timeline: Timeline
+    name: str  # the outputs' common stem (``NAME.mid``, ...)
+    paths: dict[str, Path]
+    video: Path | None  # checked, when an output reads it; else None (not read)
+    video_record: dict  # the project's record of the video, where it is now
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where and what to regenerate: bars [first, end), the stages in order, the keys."""
+
+    first: int
+    end: int
+    stages: tuple[str, ...]
+    timeline: Timeline  # the job's, with the span's --energy applied
+    keys: tuple[KeyChange, ...] | None  # None: the composition's own key throughout
+
+    @property
+    def span_key(self) -> KeyChange:
+        """The key the span is written in."""
+        return self.keys[1] if self.keys else self.timeline.key
+
+
 def regenerate(project_path: Path, request: RegenerateRequest) -> RegenerateResult:
     """Regenerate stages over a span of a composition and rewrite its outputs.
 
@@ -473,21 +504,45 @@ def regenerate(project_path: Path, request: RegenerateRequest) -> RegenerateResu
     With ``variations`` K > 1 the first variation becomes the new version and the others are
     written beside it as ``NAME.var2.mid`` ... (MIDI).
     """
-    from symbolic_v2m.music.midi_in import read_edited_midi
-    from symbolic_v2m.project import load_project, resolve_video, score_from_dict
-    from symbolic_v2m.stages.splice import prompt_before, splice_chords, splice_notes
+    from symbolic_v2m.project import score_from_dict
 
-    project_path = Path(project_path)
+    job = _open_job(Path(project_path), request)
+    warnings: list[str] = []
+    history = list(job.project.history)
+    if request.revert:
+        if not history:
+            raise ConfigError(f"{job.project_path}: nothing to revert (no edits recorded)")
+        last = history.pop()
+        score = score_from_dict(last["previous_score"])
+        span, stages = tuple(last["bars"]), tuple(last["stages"])
+        timeline = job.timeline
+    else:
+        score = job.project.music()
+        if request.from_midi:
+            score = _read_edited_file(request.from_midi, score, job, warnings)
+        plan = _resolve_span(request, job)
+        versions = _write_stages(plan, score, request, job)
+        score = _splice_keys(versions[0], plan)
+        _write_variations(versions[1:], plan, job)
+        span, stages, timeline = (plan.first + 1, plan.end), plan.stages, plan.timeline
+        history.append(_history_entry(request, span, stages, job.project.score))
+    written = _export_version(score, timeline, history, job, warnings)
+    return RegenerateResult(written, span, stages, score, tuple(warnings))
+
+
+def _open_job(project_path: Path, request: RegenerateRequest) -> _Job:
+    """Load the project, rebuild its timeline (which must come out as recorded) and check the
+    video when an output needs it, before any work."""
+    from symbolic_v2m.project import load_project, resolve_video
+
     project = load_project(project_path)
     config = _config_from_options(project.options)
     features = VideoFeatures.from_dict(project.features)
-    warnings: list[str] = []
     timeline = build_timeline(features, load_calibration(), _timeline_config(config))
     if [list(a) for a in timeline.tempo.anchors] != project.timeline["tempo"]:
         raise ConfigError(f"{project_path}: the timeline no longer rebuilds identically")
-    out_dir = project_path.parent
     name = project_path.name.removesuffix(".v2m.json")
-    paths = {k: out_dir / f"{name}{SUFFIXES[k]}" for k in request.outputs}
+    paths = {k: project_path.parent / f"{name}{SUFFIXES[k]}" for k in request.outputs}
     # only the timeline picture and the MP4 read the video: check it (there, the same file)
     # before any work, so that a moved video is reported now and not after generating
     video = resolve_video(
@@ -498,157 +553,189 @@ def regenerate(project_path: Path, request: RegenerateRequest) -> RegenerateResu
     video_record = project.video
     if request.video:  # remember where the video is now
         video_record = project.video | {"path": str(video.resolve()), "name": video.name}
-    history = list(project.history)
+    return _Job(project_path, project, config, features, timeline, name, paths, video, video_record)
 
-    if request.revert:
-        if not history:
-            raise ConfigError(f"{project_path}: nothing to revert (no edits recorded)")
-        last = history.pop()
-        score = score_from_dict(last["previous_score"])
-        span, stages = tuple(last["bars"]), tuple(last["stages"])
+
+def _read_edited_file(path: str, score: Score, job: _Job, warnings: list[str]) -> Score:
+    """``score`` with the parts found in a DAW-edited file (``--from-midi``) in place of the
+    composed ones; tracks that match no part are ignored, with a warning each."""
+    from symbolic_v2m.music.midi_in import read_edited_midi
+
+    imported = read_edited_midi(
+        path, score.tempo, score.length, job.project.tracks, job.timeline.mood.velocity_scale
+    )
+    for ignored in imported.ignored:
+        warnings.append(f"{path}: track {ignored!r} ignored")
+    return replace(
+        score,
+        melody=imported.parts.get("melody", score.melody),
+        accompaniment=imported.parts.get("accompaniment", score.accompaniment),
+    ).normalised()
+
+
+def _resolve_span(request: RegenerateRequest, job: _Job) -> _Plan:
+    """The bars, the stages (with those that depend on them unless ``keep``), the span's
+    energy and key; ConfigError (exit 2) names a bad option."""
+    timeline = job.timeline
+    a, b = _span(request, timeline)
+    order = [r.value for r in Role]
+    if request.stage == "all":
+        stages = tuple(order)
+    elif request.stage in order:
+        first = order.index(request.stage)
+        stages = (request.stage,) if request.keep else tuple(order[first:])
     else:
-        score = project.music()
-        if request.from_midi:
-            imported = read_edited_midi(
-                request.from_midi,
-                score.tempo,
-                score.length,
-                project.tracks,
-                timeline.mood.velocity_scale,
-            )
-            for ignored in imported.ignored:
-                warnings.append(f"{request.from_midi}: track {ignored!r} ignored")
-            score = replace(
-                score,
-                melody=imported.parts.get("melody", score.melody),
-                accompaniment=imported.parts.get("accompaniment", score.accompaniment),
-            ).normalised()
-        a, b = _span(request, timeline)
-        order = [r.value for r in Role]
-        if request.stage == "all":
-            stages = tuple(order)
-        elif request.stage in order:
-            first = order.index(request.stage)
-            stages = (request.stage,) if request.keep else tuple(order[first:])
-        else:
-            raise ConfigError(
-                f"--stage {request.stage!r}: choose chord, melody, accompaniment or all"
-            )
-        span = (a + 1, b)
-        if request.energy is not None:
-            energetic = build_timeline(
-                features,
-                load_calibration(),
-                replace(_timeline_config(config), controls=ControlConfig(energy=request.energy)),
-            )
-            density = {
-                role: tuple(
-                    energetic.density[role][i] if a <= i < b else d for i, d in enumerate(values)
-                )
-                for role, values in timeline.density.items()
-            }
-            timeline = replace(timeline, density=density)
-        keys = None
-        if request.key:
-            from symbolic_v2m.music.theory import parse_key
-
-            try:
-                new_key = parse_key(request.key)
-            except ValueError as exc:
-                raise ConfigError(f"--key: {exc}") from None
-            starts = timeline.bar_starts
-            keys = (timeline.key, KeyChange(int(starts[a]), new_key.tonic, new_key.mode))
-            if b < len(timeline.meters):
-                keys += (KeyChange(int(starts[b]), timeline.key.tonic, timeline.key.mode),)
-        device = pick_device(request.device or config.device)
-        start_tick, end_tick = int(timeline.bar_starts[a]), int(timeline.bar_starts[b])
-        span_key = keys[1] if keys else timeline.key
-        versions = [score]
-        for index, stage in enumerate(stages):
-            role = Role(stage)
-            model = load_model(_weights(role, config), device)
-            rows = request.variations if index == 0 else 1
-            next_versions = []
-            for version in versions:
-                stage_request = StageRequest(
-                    prompt=prompt_before(version, role, a), end_bar=b, keys=keys
-                )
-                try:
-                    if role is Role.CHORD and request.progression:
-                        forced = progression_events(request.progression, span_key, timeline)
-                        stage_request = replace(
-                            stage_request,
-                            forced_chords={bar: ev for bar, ev in forced.items() if a <= bar < b},
-                        )
-                    bias = _pitch_bias(
-                        role,
-                        request.scale_lock or config.scale_lock,
-                        span_key,
-                        version.chords,
-                        timeline,
-                        config.chord_tone_bonus,
-                    )
-                    if bias is not None:
-                        stage_request = replace(stage_request, pitch_bias=bias)
-                except ValueError as exc:
-                    raise ConfigError(str(exc)) from None
-                result = write_part(
-                    role,
-                    timeline,
-                    model,
-                    chords=version.chords,
-                    melody=version.melody,
-                    request=stage_request,
-                    config=StageConfig(rows, SamplingConfig(), request.seed * 1000 + index),
-                )
-                for events in result.candidates if rows > 1 else (result.events,):
-                    if role is Role.CHORD:
-                        part = splice_chords(
-                            version.chords, events, start_tick, end_tick, version.length
-                        )
-                        next_versions.append(replace(version, chords=part))
-                    else:
-                        part = clip_notes(
-                            splice_notes(version.part(role), events, start_tick, end_tick),
-                            version.length,
-                            DURATIONS,
-                        )
-                        next_versions.append(replace(version, **{role.value: part}))
-            versions = next_versions
-        score = replace(versions[0], keys=keys or versions[0].keys).normalised()
-        for i, variation in enumerate(versions[1:], 2):
-            if "midi" in paths:
-                arrangement = _arrangement(variation, timeline, config, name)
-                write_midi(arrangement, _variation_path(paths["midi"], i))
-        history.append(
-            {
-                "action": "regenerate",
-                "bars": list(span),
-                "stages": list(stages),
-                "constraints": {
-                    k: v
-                    for k, v in asdict(request).items()
-                    if k in ("key", "progression", "scale_lock", "energy", "keep", "from_midi")
-                    and v
-                },
-                "seed": request.seed,
-                "variations": request.variations,
-                "previous_score": project.score,
-            }
+        raise ConfigError(f"--stage {request.stage!r}: choose chord, melody, accompaniment or all")
+    if request.energy is not None:
+        energetic = build_timeline(
+            job.features,
+            load_calibration(),
+            replace(_timeline_config(job.config), controls=ControlConfig(energy=request.energy)),
         )
+        density = {
+            role: tuple(
+                energetic.density[role][i] if a <= i < b else d for i, d in enumerate(values)
+            )
+            for role, values in timeline.density.items()
+        }
+        timeline = replace(timeline, density=density)
+    keys = None
+    if request.key:
+        from symbolic_v2m.music.theory import parse_key
 
-    arrangement = _arrangement(score, timeline, config, name)
-    timings: dict[str, float] = {}
-    video = video or Path(project.video["path"])  # not read: no output needs it
-    written = _export(arrangement, features, video, paths, config, warnings, timings)
+        try:
+            new_key = parse_key(request.key)
+        except ValueError as exc:
+            raise ConfigError(f"--key: {exc}") from None
+        starts = timeline.bar_starts
+        keys = (timeline.key, KeyChange(int(starts[a]), new_key.tonic, new_key.mode))
+        if b < len(timeline.meters):
+            keys += (KeyChange(int(starts[b]), timeline.key.tonic, timeline.key.mode),)
+    return _Plan(a, b, stages, timeline, keys)
+
+
+def _write_stages(plan: _Plan, score: Score, request: RegenerateRequest, job: _Job) -> list[Score]:
+    """Write the plan's stages over the span, in order, each over the versions of the one
+    before; the first stage writes ``variations`` versions, the later ones one per version."""
+    device = pick_device(request.device or job.config.device)
+    versions = [score]
+    for index, stage in enumerate(plan.stages):
+        role = Role(stage)
+        model = load_model(_weights(role, job.config), device)
+        rows = request.variations if index == 0 else 1
+        next_versions = []
+        for version in versions:
+            result = write_part(
+                role,
+                plan.timeline,
+                model,
+                chords=version.chords,
+                melody=version.melody,
+                request=_span_request(role, version, plan, request, job.config),
+                config=StageConfig(rows, SamplingConfig(), request.seed * 1000 + index),
+            )
+            for events in result.candidates if rows > 1 else (result.events,):
+                next_versions.append(_splice(version, role, events, plan))
+        versions = next_versions
+    return versions
+
+
+def _span_request(
+    role: Role, version: Score, plan: _Plan, request: RegenerateRequest, config: ComposeConfig
+) -> StageRequest:
+    """A stage's request over the span: the prompt before it, where to stop, the keys, and the
+    theory constraints (a progression for the chords; the scale lock and chord tones)."""
+    from symbolic_v2m.stages.splice import prompt_before
+
+    stage_request = StageRequest(
+        prompt=prompt_before(version, role, plan.first), end_bar=plan.end, keys=plan.keys
+    )
+    try:
+        if role is Role.CHORD and request.progression:
+            forced = progression_events(request.progression, plan.span_key, plan.timeline)
+            stage_request = replace(
+                stage_request,
+                forced_chords={
+                    bar: ev for bar, ev in forced.items() if plan.first <= bar < plan.end
+                },
+            )
+        bias = _pitch_bias(
+            role,
+            request.scale_lock or config.scale_lock,
+            plan.span_key,
+            version.chords,
+            plan.timeline,
+            config.chord_tone_bonus,
+        )
+        if bias is not None:
+            stage_request = replace(stage_request, pitch_bias=bias)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return stage_request
+
+
+def _splice(version: Score, role: Role, events: tuple, plan: _Plan) -> Score:
+    """``version`` with ``role``'s part over the span taken from ``events``."""
+    from symbolic_v2m.stages.splice import splice_chords, splice_notes
+
+    start = int(plan.timeline.bar_starts[plan.first])
+    end = int(plan.timeline.bar_starts[plan.end])
+    if role is Role.CHORD:
+        part = splice_chords(version.chords, events, start, end, version.length)
+        return replace(version, chords=part)
+    notes = splice_notes(version.part(role), events, start, end)
+    return replace(version, **{role.value: clip_notes(notes, version.length, DURATIONS)})
+
+
+def _splice_keys(version: Score, plan: _Plan) -> Score:
+    """The new version with the span's key change (if any) in its keys."""
+    return replace(version, keys=plan.keys or version.keys).normalised()
+
+
+def _write_variations(variations: list[Score], plan: _Plan, job: _Job) -> None:
+    """The versions after the first as ``NAME.var2.mid`` ... beside the MIDI (when written)."""
+    if "midi" not in job.paths:
+        return
+    for i, variation in enumerate(variations, 2):
+        arrangement = _arrangement(variation, plan.timeline, job.config, job.name)
+        write_midi(arrangement, _variation_path(job.paths["midi"], i))
+
+
+def _history_entry(
+    request: RegenerateRequest, span: tuple[int, int], stages: tuple[str, ...], previous: dict
+) -> dict:
+    """The project's record of one regeneration, with the version before it (for revert)."""
+    return {
+        "action": "regenerate",
+        "bars": list(span),
+        "stages": list(stages),
+        "constraints": {
+            k: v
+            for k, v in asdict(request).items()
+            if k in ("key", "progression", "scale_lock", "energy", "keep", "from_midi") and v
+        },
+        "seed": request.seed,
+        "variations": request.variations,
+        "previous_score": previous,
+    }
+
+
+def _export_version(
+    score: Score, timeline: Timeline, history: list[dict], job: _Job, warnings: list[str]
+) -> dict[str, Path]:
+    """Rewrite the outputs for the new version and save the project file with the edit."""
+    project = job.project
+    arrangement = _arrangement(score, timeline, job.config, job.name)
+    video = job.video or Path(project.video["path"])  # not read: no output needs it
+    written = _export(arrangement, job.features, video, job.paths, job.config, warnings, {})
     updated = replace(
         project,
-        video=video_record,
+        video=job.video_record,
         score=score_to_dict(score),
         history=history,
         tracks=_tracks(arrangement),
         outputs=project.outputs | {k: p.name for k, p in written.items()},
     )
-    updated.save(project_path)
-    written["project"] = project_path
-    return RegenerateResult(written, span, stages, score, tuple(warnings))
+    updated.save(job.project_path)
+    written["project"] = job.project_path
+    return written
