@@ -28,15 +28,20 @@ from symbolic_v2m.export import (
     write_timeline_plot,
 )
 from symbolic_v2m.model import SamplingConfig, default_weights_path, load_model, pick_device
+from symbolic_v2m.music.chords import chord_pitch_classes
 from symbolic_v2m.music.score import KeyChange, Role, Score, TimeSignature, clip_notes
 from symbolic_v2m.music.vocab import DURATIONS
 from symbolic_v2m.project import Project, file_sha256, score_to_dict, timeline_to_dict
 from symbolic_v2m.stages import StageConfig, StageRequest, write_part
 from symbolic_v2m.stages.theory_constraints import (
     CHORD_TONE_BONUS,
+    StrictChords,
+    check_strict_progression,
     chord_tone_bias,
+    key_at,
     progression_events,
     scale_lock_bias,
+    strict_set,
 )
 from symbolic_v2m.timeline import ControlConfig, Timeline, TimelineConfig, build_timeline
 from symbolic_v2m.video import AnalysisConfig, VideoFeatures, analyze_video
@@ -290,23 +295,56 @@ def _export(
 def _request(
     role: Role, config: ComposeConfig, timeline: Timeline, parts: dict[Role, tuple]
 ) -> StageRequest:
-    """The theory constraints a stage gets from the options (progression, scale lock)."""
+    """The theory constraints a stage gets from the options (progression, scale lock, range)."""
+    pitch_range = config.pitch_ranges.get(role.value)
+    theory = _theory_request(
+        role,
+        config.scale_lock,
+        config.progression,
+        (timeline.key,),
+        parts.get(Role.CHORD, ()),
+        timeline,
+        config.chord_tone_bonus,
+    )
+    return StageRequest(pitch_range=tuple(pitch_range) if pitch_range else None, **theory)
+
+
+def _theory_request(
+    role: Role,
+    scale_lock: str,
+    progression: tuple[str, ...],
+    keys: tuple[KeyChange, ...],
+    chords: tuple,
+    timeline: Timeline,
+    chord_tone_bonus: float,
+    bars: tuple[int, int] | None = None,
+) -> dict:
+    """One stage's theory constraints as :class:`StageRequest` fields, for both jobs.
+
+    The chord stage gets the progression's chords (those of ``bars`` [a, b) when given, read in
+    the key at bar a) and, under ``strict``, the mask that keeps every chord in the key's
+    strict set; a note stage gets its pitch bias. ConfigError (exit 2) names a bad option, or a
+    progression chord that a strict lock cannot keep (a usage error rather than a chord that
+    silently breaks the lock, or a lock that silently changes the chord).
+    """
+    first, end = bars or (0, len(timeline.meters))
+    key = key_at(keys, int(timeline.bar_starts[first]))
     try:
-        if role is Role.CHORD and config.progression:
-            return StageRequest(
-                forced_chords=progression_events(config.progression, timeline.key, timeline)
-            )
-        pitch_range = config.pitch_ranges.get(role.value)
-        pitch_range = tuple(pitch_range) if pitch_range else None
-        bias = _pitch_bias(
-            role,
-            config.scale_lock,
-            timeline.key,
-            parts.get(Role.CHORD),
-            timeline,
-            config.chord_tone_bonus,
-        )
-        return StageRequest(pitch_bias=bias, pitch_range=pitch_range)
+        if role is not Role.CHORD:
+            return {
+                "pitch_bias": _pitch_bias(
+                    role, scale_lock, keys, chords, timeline, chord_tone_bonus
+                )
+            }
+        fields: dict = {}
+        if progression:
+            forced = progression_events(progression, key, timeline)
+            if scale_lock == "strict":
+                check_strict_progression(progression, key)
+            fields["forced_chords"] = {b: ev for b, ev in forced.items() if first <= b < end}
+        if scale_lock == "strict":
+            fields["hooks"] = (StrictChords(keys, timeline.bar_starts),)
+        return fields
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -314,7 +352,7 @@ def _request(
 def _pitch_bias(
     role: Role,
     scale_lock: str,
-    key: KeyChange,
+    keys: KeyChange | tuple[KeyChange, ...],
     chords: tuple | None,
     timeline: Timeline,
     chord_tone_bonus: float = CHORD_TONE_BONUS,
@@ -326,12 +364,13 @@ def _pitch_bias(
     melody as much as an out-of-key melody note does."""
     if role is Role.CHORD:
         return None
-    lock = scale_lock_bias(scale_lock, key, chords or (), timeline.length)
+    lock = scale_lock_bias(scale_lock, keys, chords or (), timeline.length)
     if role is Role.ACCOMPANIMENT:
         return lock
     if chord_tone_bonus == 0:
         return lock
     bias = chord_tone_bias(chords or (), timeline.bar_starts, timeline.length, chord_tone_bonus)
+    # under strict, -inf + bonus stays -inf: the bonus never lets a note out of the set
     return bias if lock is None else bias + lock
 
 
@@ -523,6 +562,8 @@ def regenerate(project_path: Path, request: RegenerateRequest) -> RegenerateResu
         plan = _resolve_span(request, job)
         versions = _write_stages(plan, score, request, job)
         score = _splice_keys(versions[0], plan)
+        if (request.scale_lock or job.config.scale_lock) == "strict":
+            warnings.extend(_kept_outside_the_key(score, plan))
         _write_variations(versions[1:], plan, job)
         span, stages, timeline = (plan.first + 1, plan.end), plan.stages, plan.timeline
         history.append(_history_entry(request, span, stages, job.project.score))
@@ -647,31 +688,22 @@ def _span_request(
     theory constraints (a progression for the chords; the scale lock and chord tones)."""
     from symbolic_v2m.stages.splice import prompt_before
 
-    stage_request = StageRequest(
-        prompt=prompt_before(version, role, plan.first), end_bar=plan.end, keys=plan.keys
+    theory = _theory_request(
+        role,
+        request.scale_lock or config.scale_lock,
+        request.progression,
+        plan.keys or (plan.timeline.key,),
+        version.chords,
+        plan.timeline,
+        config.chord_tone_bonus,
+        bars=(plan.first, plan.end),
     )
-    try:
-        if role is Role.CHORD and request.progression:
-            forced = progression_events(request.progression, plan.span_key, plan.timeline)
-            stage_request = replace(
-                stage_request,
-                forced_chords={
-                    bar: ev for bar, ev in forced.items() if plan.first <= bar < plan.end
-                },
-            )
-        bias = _pitch_bias(
-            role,
-            request.scale_lock or config.scale_lock,
-            plan.span_key,
-            version.chords,
-            plan.timeline,
-            config.chord_tone_bonus,
-        )
-        if bias is not None:
-            stage_request = replace(stage_request, pitch_bias=bias)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    return stage_request
+    return StageRequest(
+        prompt=prompt_before(version, role, plan.first),
+        end_bar=plan.end,
+        keys=plan.keys,
+        **{k: v for k, v in theory.items() if v is not None},
+    )
 
 
 def _splice(version: Score, role: Role, events: tuple, plan: _Plan) -> Score:
@@ -685,6 +717,38 @@ def _splice(version: Score, role: Role, events: tuple, plan: _Plan) -> Score:
         return replace(version, chords=part)
     notes = splice_notes(version.part(role), events, start, end)
     return replace(version, **{role.value: clip_notes(notes, version.length, DURATIONS)})
+
+
+def _kept_outside_the_key(score: Score, plan: _Plan) -> list[str]:
+    """Under ``strict``, one warning when a part the span kept (a stage not regenerated, or one
+    read from an edited file) has notes or chords outside the span key's strict set: the lock
+    holds for what is written, and these were not (with the chords go the bass and pad)."""
+    start = int(plan.timeline.bar_starts[plan.first])
+    end = int(plan.timeline.bar_starts[plan.end])
+    allowed = strict_set(plan.span_key)
+    outside = {}
+    if Role.CHORD.value not in plan.stages:
+        outside["chord"] = sum(
+            1
+            for c in score.chords
+            if start <= c.onset < end and chord_pitch_classes(c.root, c.quality, c.bass) - allowed
+        )
+    for role in (Role.MELODY, Role.ACCOMPANIMENT):
+        if role.value not in plan.stages:
+            outside[role.value] = sum(
+                1
+                for n in score.part(role)
+                if start <= n.onset < end and n.pitch % 12 not in allowed
+            )
+    found = {part: n for part, n in outside.items() if n}
+    if not found:
+        return []
+    listed = ", ".join(f"{n} in the {part} part" for part, n in found.items())
+    return [
+        f"--scale-lock strict: what the span kept has events outside {plan.span_key.name} "
+        f"({listed}) in bars {plan.first + 1}-{plan.end}; regenerate those stages too to bring "
+        "them into the key"
+    ]
 
 
 def _splice_keys(version: Score, plan: _Plan) -> Score:
