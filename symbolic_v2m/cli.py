@@ -276,14 +276,17 @@ def _ranges(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
 
 
 def _only(ctx: click.Context, param: click.Parameter, value: str | None):
-    from symbolic_v2m.compose import OUTPUTS
+    """Comma-separated output kinds; ``all`` is every one, the stems included."""
+    from symbolic_v2m.compose import DEFAULT_OUTPUTS, OUTPUTS
 
     if value is None:
-        return OUTPUTS
+        return DEFAULT_OUTPUTS
     chosen = tuple(v.strip() for v in value.split(",") if v.strip())
+    if chosen == ("all",):
+        return OUTPUTS
     bad = [v for v in chosen if v not in OUTPUTS]
     if bad or not chosen:
-        raise click.BadParameter(f"choose from {', '.join(OUTPUTS)} (comma-separated)")
+        raise click.BadParameter(f"choose from {', '.join(OUTPUTS)} (comma-separated), or all")
     return chosen
 
 
@@ -340,7 +343,12 @@ def _only(ctx: click.Context, param: click.Parameter, value: str | None):
 )
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--device", help="cpu, cuda or cuda:N (default: CUDA when present).")
-@click.option("--only", callback=_only, help="Outputs to write: midi,musicxml,png,project,wav,mp4.")
+@click.option(
+    "--only",
+    callback=_only,
+    help="Outputs to write (comma-separated): midi, musicxml, png, project, wav, mp4 (these are "
+    "the default), stems (a MIDI and a WAV per track, for a DAW), or all.",
+)
 @click.option(
     "--instrument",
     "instruments",

@@ -1,5 +1,6 @@
 """The main job: video -> analysis -> timeline -> chord, melody, accompaniment -> arrangement ->
-MIDI, MusicXML, timeline picture, project file, WAV, MP4.
+MIDI, MusicXML, timeline picture, project file, WAV, MP4, and on request stems (one MIDI and
+one WAV per track, ``NAME.melody.mid`` ..., for a DAW).
 
 Only this module and the CLI know the whole pipeline. Each phase is timed; a missing optional
 system part (FluidSynth, a soundfont, ffmpeg for muxing) skips its output with a warning and the
@@ -16,16 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from symbolic_v2m.arrangement import Arrangement, Marker, arrange
+from symbolic_v2m.arrangement import Arrangement, Marker, arrange, track_roles
 from symbolic_v2m.data import load_calibration, representation_fingerprint
 from symbolic_v2m.errors import ConfigError, MissingPartError
 from symbolic_v2m.export import (
     check_outputs,
     mux_audio,
-    render_wav,
+    render_audio,
     write_midi,
     write_musicxml,
+    write_stem_midi,
     write_timeline_plot,
+    write_wav,
 )
 from symbolic_v2m.model import SamplingConfig, default_weights_path, load_model, pick_device
 from symbolic_v2m.music.chords import chord_pitch_classes
@@ -48,7 +51,12 @@ from symbolic_v2m.video import AnalysisConfig, VideoFeatures, analyze_video
 
 log = logging.getLogger(__name__)
 
-OUTPUTS = ("midi", "musicxml", "png", "project", "wav", "mp4")
+#: Every output there is; ``stems`` is one MIDI and one WAV per track (``NAME.melody.mid``,
+#: ``NAME.melody.wav``, ...).
+OUTPUTS = ("midi", "musicxml", "png", "project", "wav", "mp4", "stems")
+#: What a composition writes unless told otherwise: all but the stems, which would add a WAV
+#: per track (five times the mix's size for the cinematic style) that most runs do not need.
+DEFAULT_OUTPUTS = ("midi", "musicxml", "png", "project", "wav", "mp4")
 SUFFIXES = {
     "midi": ".mid",
     "musicxml": ".musicxml",
@@ -57,6 +65,8 @@ SUFFIXES = {
     "wav": ".wav",
     "mp4": ".mp4",
 }
+#: Output kinds of the stems are ``stem.ROLE.mid`` and ``stem.ROLE.wav``.
+STEM = "stem."
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,7 @@ class ComposeConfig:
     candidates: int | None = None  # None: 2 on CPU, 8 on a GPU (batched, nearly free there)
     seed: int = 0
     device: str | None = None
-    outputs: tuple[str, ...] = OUTPUTS
+    outputs: tuple[str, ...] = DEFAULT_OUTPUTS
     keep_audio: bool = False
     soundfont: str | None = None
     instruments: dict[str, int] = field(default_factory=dict)
@@ -98,9 +108,24 @@ class ComposeResult:
     warnings: tuple[str, ...]
 
 
-def output_paths(video: Path, out_dir: Path, outputs: tuple[str, ...]) -> dict[str, Path]:
-    """``NAME.mid`` etc. in ``out_dir`` for the requested outputs (NAME = the video's stem)."""
-    return {kind: out_dir / f"{video.stem}{SUFFIXES[kind]}" for kind in outputs}
+def output_paths(
+    video: Path, out_dir: Path, outputs: tuple[str, ...], roles: tuple[str, ...] = ()
+) -> dict[str, Path]:
+    """``NAME.mid`` etc. in ``out_dir`` for the requested outputs (NAME = the video's stem);
+    ``stems`` becomes ``NAME.ROLE.mid`` and ``NAME.ROLE.wav`` for each track role."""
+    paths = {k: out_dir / f"{video.stem}{SUFFIXES[k]}" for k in outputs if k != "stems"}
+    if "stems" in outputs:
+        paths |= stem_paths(out_dir, video.stem, roles, ("mid", "wav"))
+    return paths
+
+
+def stem_paths(
+    folder: Path, name: str, roles: tuple[str, ...], formats: tuple[str, ...]
+) -> dict[str, Path]:
+    """``{"stem.melody.mid": folder / "NAME.melody.mid", ...}`` for each role and format."""
+    return {
+        f"{STEM}{role}.{fmt}": folder / f"{name}.{role}.{fmt}" for role in roles for fmt in formats
+    }
 
 
 def _timeline_config(config: ComposeConfig) -> TimelineConfig:
@@ -158,7 +183,11 @@ def compose(
     unknown = set(config.outputs) - set(OUTPUTS)
     if unknown:
         raise ConfigError(f"unknown output(s) {', '.join(sorted(unknown))}")
-    paths = output_paths(video, Path(out_dir), config.outputs)
+    try:
+        roles = track_roles(config.style, config.instruments)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    paths = output_paths(video, Path(out_dir), config.outputs, roles)
     check_outputs(paths.values(), force, inputs=[video])
     timeline_config = _timeline_config(config)
     timings: dict[str, float] = {}
@@ -268,13 +297,23 @@ def _export(
     config: ComposeConfig,
     warnings: list[str],
     timings: dict[str, float],
+    only_changed_stems: bool = False,
 ) -> dict[str, Path]:
-    """Write every requested output but the project file; returns what was written."""
+    """Write every requested output but the project file; returns what was written.
+
+    With ``only_changed_stems`` (regeneration) a stem file that would come out byte for byte
+    as it is stays untouched and is not in the result: what a DAW has imported stays valid."""
     started = time.perf_counter()
     written: dict[str, Path] = {}
     if "midi" in paths:
         write_midi(arrangement, paths["midi"])
         written["midi"] = paths["midi"]
+    for track in arrangement.tracks:
+        kind = f"{STEM}{track.role}.mid"
+        if kind in paths and write_stem_midi(
+            arrangement, track, paths[kind], only_if_changed=only_changed_stems
+        ):
+            written[kind] = paths[kind]
     if "musicxml" in paths:
         write_musicxml(arrangement, paths["musicxml"])
         written["musicxml"] = paths["musicxml"]
@@ -286,8 +325,8 @@ def _export(
             warnings.append(f"no timeline picture: {video} not found")
     timings["export"] = time.perf_counter() - started
     started = time.perf_counter()
-    if "wav" in paths or "mp4" in paths:
-        _render(arrangement, paths, written, warnings, config, video)
+    if {"wav", "mp4"} & set(paths) or any(k.endswith(".wav") for k in paths):
+        _render(arrangement, paths, written, warnings, config, video, only_changed_stems)
     timings["render"] = time.perf_counter() - started
     return written
 
@@ -388,8 +427,10 @@ def _render(
     warnings: list[str],
     config: ComposeConfig,
     video: Path,
+    only_changed_stems: bool = False,
 ) -> None:
-    """WAV (FluidSynth) and MP4 (ffmpeg); a missing optional part becomes a warning."""
+    """WAV and stem WAVs (FluidSynth, one rendering) and MP4 (ffmpeg); a missing optional part
+    becomes a warning."""
     import tempfile
 
     midi = written.get("midi")
@@ -397,15 +438,24 @@ def _render(
         if midi is None:
             midi = Path(tmp) / "music.mid"
             write_midi(arrangement, midi)
-        wav = paths.get("wav") or Path(tmp) / "music.wav"
         try:
-            render_wav(midi, wav, Path(config.soundfont) if config.soundfont else None)
+            rendering = render_audio(midi, Path(config.soundfont) if config.soundfont else None)
         except MissingPartError as exc:
             warnings.append(f"no audio: {exc}")
             log.warning("no audio: %s", exc)
             return
+        wav = paths.get("wav") or Path(tmp) / "music.wav"
+        if "wav" in paths or "mp4" in paths:
+            write_wav(wav, rendering.sample_rate, rendering.mix)
         if "wav" in paths:
             written["wav"] = wav
+        for track in arrangement.tracks:
+            kind = f"{STEM}{track.role}.wav"
+            samples = rendering.stem(track.name)
+            if kind in paths and write_wav(
+                paths[kind], rendering.sample_rate, samples, only_if_changed=only_changed_stems
+            ):
+                written[kind] = paths[kind]
         if "mp4" in paths and not video.is_file():
             warnings.append(f"no video: {video} not found")
         elif "mp4" in paths:
@@ -584,6 +634,11 @@ def _open_job(project_path: Path, request: RegenerateRequest) -> _Job:
         raise ConfigError(f"{project_path}: the timeline no longer rebuilds identically")
     name = project_path.name.removesuffix(".v2m.json")
     paths = {k: project_path.parent / f"{name}{SUFFIXES[k]}" for k in request.outputs}
+    if any(kind.startswith(STEM) for kind in project.outputs):
+        # the composition has stems: keep them in step (their WAVs only with the audio)
+        formats = ("mid", "wav") if "wav" in paths else ("mid",)
+        roles = track_roles(config.style, config.instruments)
+        paths |= stem_paths(project_path.parent, name, roles, formats)
     # only the timeline picture and the MP4 read the video: check it (there, the same file)
     # before any work, so that a moved video is reported now and not after generating
     video = resolve_video(
@@ -791,7 +846,10 @@ def _export_version(
     project = job.project
     arrangement = _arrangement(score, timeline, job.config, job.name)
     video = job.video or Path(project.video["path"])  # not read: no output needs it
-    written = _export(arrangement, job.features, video, job.paths, job.config, warnings, {})
+    written = _export(
+        arrangement, job.features, video, job.paths, job.config, warnings, {},
+        only_changed_stems=True,
+    )  # fmt: skip
     updated = replace(
         project,
         video=job.video_record,

@@ -89,6 +89,18 @@ def atomic_output(path: Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` atomically unless the file already holds exactly these bytes
+    (regeneration rewrites only the stems that changed, so a DAW keeps the others); returns
+    whether it wrote."""
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
+        return False
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
+    return True
+
+
 def _create_temporary(path: Path) -> Path:
     """Create an empty, new temporary file beside ``path`` and return its path.
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from symbolic_v2m.compose import ComposeConfig, compose
+from symbolic_v2m.compose import OUTPUTS, ComposeConfig, compose
 from symbolic_v2m.export import atomic_output
 
 
 @pytest.fixture
-def umask() -> Iterator[callable]:
+def umask() -> Iterator[Callable[[int], None]]:
     """Set the process umask for a test; the previous one comes back afterwards."""
     previous = os.umask(0o022)
 
@@ -54,10 +54,10 @@ def test_an_overwritten_output_keeps_its_mode(tmp_path, umask) -> None:
 def test_every_composed_output_has_the_umask_mode(
     varied_clip, tiny_weights, tmp_path, umask, mask
 ) -> None:
-    """All outputs of one composition, the rendered and muxed ones included."""
+    """All outputs of one composition, the rendered, muxed and stem ones included."""
     clip, _ = varied_clip
     umask(mask)
-    config = ComposeConfig(weights_dir=str(tiny_weights), candidates=1)
+    config = ComposeConfig(weights_dir=str(tiny_weights), candidates=1, outputs=OUTPUTS)
     result = compose(clip.path, tmp_path / "out", config)
     written = list(result.files.values())
     assert {p.suffix for p in written} >= {".mid", ".musicxml", ".png", ".json"}
