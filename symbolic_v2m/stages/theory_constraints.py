@@ -209,11 +209,11 @@ def check_strict_progression(values: Sequence[str], key: KeyChange) -> None:
             root, quality, bass = parse_progression(token, k)[0]
             outside = sorted(chord_pitch_classes(root, quality, bass) - allowed)
             if outside:
-                names = ", ".join(pitch_class_name(pc, k) for pc in outside)
+                names = " and ".join(pitch_class_name(pc, k) for pc in outside)
                 raise ValueError(
-                    f"--progression {value!r}: {token} has {names}, outside {k.name} under "
-                    "--scale-lock strict; use --scale-lock soft to keep the chord, or leave it "
-                    "out of the progression"
+                    f"--progression {value!r}: the chord {token} has {names}, which "
+                    f"--scale-lock strict does not allow in {k.name}; use --scale-lock soft to "
+                    "keep it, or leave it out of the progression"
                 )
 
 
