@@ -170,7 +170,9 @@ class StrictChords:
             }
         return self._masks[allowed]
 
-    def __call__(self, family: str, states: Sequence[RowState], logits: torch.Tensor):
+    def __call__(
+        self, family: str, states: Sequence[RowState], logits: torch.Tensor
+    ) -> torch.Tensor:
         """Mask (B, V) ``logits`` of ``family`` (only quality, root and bass are touched)."""
         if family not in ("quality", "root", "bass"):
             return logits
