@@ -591,7 +591,8 @@ def regenerate(project_path: Path, request: RegenerateRequest) -> RegenerateResu
     Everything outside the span stays note for note; the project file records the edit
     (what, where, constraints, seed, the previous version) so that ``revert`` can step back.
     With ``variations`` K > 1 the first variation becomes the new version and the others are
-    written beside it as ``NAME.var2.mid`` ... (MIDI).
+    written beside it as ``NAME.var2.mid`` ... (MIDI). When the composition has stems, the stem
+    files whose content changed are rewritten, and only those.
     """
     from symbolic_v2m.project import score_from_dict
 
@@ -637,7 +638,10 @@ def _open_job(project_path: Path, request: RegenerateRequest) -> _Job:
     if any(kind.startswith(STEM) for kind in project.outputs):
         # the composition has stems: keep them in step (their WAVs only with the audio)
         formats = ("mid", "wav") if "wav" in paths else ("mid",)
-        roles = track_roles(config.style, config.instruments)
+        try:
+            roles = track_roles(config.style, config.instruments)
+        except ValueError as exc:  # a hand-edited style in the project's options
+            raise ConfigError(f"{project_path}: {exc}") from None
         paths |= stem_paths(project_path.parent, name, roles, formats)
     # only the timeline picture and the MP4 read the video: check it (there, the same file)
     # before any work, so that a moved video is reported now and not after generating
