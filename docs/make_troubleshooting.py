@@ -108,6 +108,12 @@ CASES = (
          ("compose", "clip.mp4", "--progression", "I XYZ"),
          "Use Roman numerals relative to the key ('I V vi IV', 'ii65', 'V7') or chord symbols "
          "('Am F C G'); 'N: ...' applies to section N."),
+    Case("A chord of the progression is outside a strict key", _clip,
+         ("compose", "clip.mp4", "--key", "E minor", "--scale-lock", "strict", "--progression",
+          "Am F C G"),
+         "Under --scale-lock strict every note of every track stays in the key (in a minor key: "
+         "natural minor and the raised 7th), the chords included. Keep a chord from outside "
+         "with --scale-lock soft, or leave it out of the progression."),
     Case("The project file is from a newer version", _project_newer,
          ("regenerate", "clip.v2m.json", "--bars", "1-2"),
          "The project was written by a newer symbolic-v2m: upgrade this one to edit it."),

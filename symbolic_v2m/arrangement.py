@@ -168,6 +168,29 @@ def derive_percussion(
     return tuple(Note(tick, 1, key, velocity) for (tick, key), velocity in sorted(hits.items()))
 
 
+def track_roles(
+    style: str = "cinematic", programs: dict[str, int] | None = None
+) -> tuple[str, ...]:
+    """The roles of the tracks :func:`arrange` lays out for ``style`` (and ``programs``, which
+    can add a bass or pad the style has not), in track order; known before any music is
+    written, so that the per-track outputs (stems) can be checked before work.
+
+    Raises:
+        ValueError: an unknown style.
+    """
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r} (choose from {', '.join(STYLES)})")
+    preset = STYLES[style]
+    roles = ["melody", "accompaniment"]
+    if preset.bass or "bass" in (programs or {}):
+        roles.append("bass")
+    if preset.pad or "pad" in (programs or {}):
+        roles.append("pad")
+    if preset.percussion:
+        roles.append("percussion")
+    return tuple(roles)
+
+
 def arrange(
     score: Score,
     style: str = "cinematic",
@@ -184,22 +207,19 @@ def arrange(
     from them by rule (only what the style asks for). ``accents`` are ``(tick, strength)`` of
     the strong visual beats; ``section_ticks`` the ticks where sections start.
     """
-    if style not in STYLES:
-        raise ValueError(f"unknown style {style!r} (choose from {', '.join(STYLES)})")
+    roles = track_roles(style, programs)
     preset = STYLES[style]
     chosen = preset.programs | (programs or {})
-    parts: dict[str, tuple[Note, ...]] = {
-        "melody": score.melody,
-        "accompaniment": score.accompaniment,
+    chosen.setdefault("bass", 33)
+    chosen.setdefault("pad", 89)
+    derive = {
+        "melody": lambda: score.melody,
+        "accompaniment": lambda: score.accompaniment,
+        "bass": lambda: derive_bass(score),
+        "pad": lambda: derive_pad(score),
+        "percussion": lambda: derive_percussion(score, accents, section_ticks, preset.percussion),
     }
-    if preset.bass or "bass" in (programs or {}):
-        parts["bass"] = derive_bass(score)
-        chosen.setdefault("bass", 33)
-    if preset.pad or "pad" in (programs or {}):
-        parts["pad"] = derive_pad(score)
-        chosen.setdefault("pad", 89)
-    if preset.percussion:
-        parts["percussion"] = derive_percussion(score, accents, section_ticks, preset.percussion)
+    parts = {role: derive[role]() for role in roles}
     tracks = tuple(
         Track(
             TRACK_NAMES[role],

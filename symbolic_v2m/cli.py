@@ -20,23 +20,28 @@ from pathlib import Path
 import click
 
 from symbolic_v2m import __version__
+from symbolic_v2m.cli_options import (
+    parse_bar_range,
+    parse_energy,
+    parse_frame_rate,
+    parse_instruments,
+    parse_outputs,
+    parse_ranges,
+    parse_time_range,
+    run_options,
+    seed_option,
+    theory_options,
+)
+from symbolic_v2m.cli_report import (
+    analysis_summary,
+    composition_report,
+    format_dataset_stats,
+    format_evaluation,
+    outcome_lines,
+)
 from symbolic_v2m.errors import V2MError
 from symbolic_v2m.export import atomic_output, check_outputs, write_analysis_plot
-from symbolic_v2m.video import DETECTORS, AnalysisConfig, CutConfig, VideoFeatures, analyze_video
-
-
-def _fps(ctx: click.Context, param: click.Parameter, value: str | None) -> Fraction | None:
-    if value is None:
-        return None
-    try:
-        rate = Fraction(value)
-    except (ValueError, ZeroDivisionError):
-        raise click.BadParameter(
-            f"{value!r} is not a frame rate (e.g. 25, 29.97, 30000/1001)"
-        ) from None
-    if not 1 <= rate <= 240:
-        raise click.BadParameter(f"must be 1-240 frames per second (received {value})")
-    return rate
+from symbolic_v2m.video import DETECTORS, AnalysisConfig, CutConfig, analyze_video
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -69,7 +74,9 @@ def app(debug: bool) -> None:
     help="The detector's threshold (its own units; default: the detector's).",
 )
 @click.option("--no-fades", is_flag=True, help="Do not report fades through black.")
-@click.option("--fps", callback=_fps, help="Override the frame rate (for files with bad timing).")
+@click.option(
+    "--fps", callback=parse_frame_rate, help="Override the frame rate (for files with bad timing)."
+)
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
 def analyze(
     video: Path,
@@ -94,42 +101,9 @@ def analyze(
     if plot_out is not None:
         write_analysis_plot(features, video, plot_out)
     if not quiet:
-        click.echo(summary(features))
+        click.echo(analysis_summary(features))
         for path in outputs:
             click.echo(f"wrote {path}")
-
-
-def summary(features: VideoFeatures) -> str:
-    """A short human-readable report of an analysis."""
-    info = features.info
-    speed = features.flow_speed
-    hard = features.hard_cuts
-    fades = [c for c in features.cuts if c.kind == "fade"]
-    lines = [
-        f"{info.path}",
-        f"  duration    {info.duration:.2f} s, {info.frame_count} frames, "
-        f"{float(info.fps):.3f} fps{' (variable)' if info.variable_frame_rate else ''}",
-        f"  resolution  {info.width}x{info.height}"
-        + (f" (rotated {info.rotation} deg)" if info.rotation else "")
-        + f", analysed at {info.analysis_width}x{info.analysis_height}",
-        f"  cuts        {len(hard)}"
-        + (": " + ", ".join(f"{c.time:.2f}s" for c in hard) if hard else ""),
-    ]
-    if fades:
-        lines.append("  fades       " + ", ".join(f"{c.time:.2f}s" for c in fades))
-    if speed:
-        lines.append(
-            f"  motion      mean {sum(speed) / len(speed):.3f} diag/s, "
-            f"max {max(speed):.3f} diag/s, "
-            f"{len(features.beats)} visual beats"
-        )
-    tempo = features.visual_tempo
-    lines.append(
-        f"  visual tempo {tempo:.1f} BPM (confidence {features.tempo_confidence:.2f})"
-        if tempo
-        else "  visual tempo none found (too short or no motion accents)"
-    )
-    return "\n".join(lines)
 
 
 class _progress_bar:  # noqa: N801 - used like a function in a with-statement
@@ -174,119 +148,6 @@ def _set_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
-def _instruments(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
-    """``role=program`` pairs; program as a GM number (0-127) or a GM name fragment."""
-    from symbolic_v2m.quiet_import import quiet_import
-
-    pretty_midi = quiet_import("pretty_midi")
-
-    out: dict[str, int] = {}
-    roles = ("melody", "accompaniment", "bass", "pad")
-    for value in values:
-        role, _, name = value.partition("=")
-        if role not in roles or not name:
-            raise click.BadParameter(
-                f"{value!r}: use ROLE=INSTRUMENT with ROLE one of {', '.join(roles)}"
-            )
-        if name.isdigit() and 0 <= int(name) <= 127:
-            out[role] = int(name)
-            continue
-        matches = [
-            i
-            for i, n in enumerate(pretty_midi.constants.INSTRUMENT_MAP)
-            if name.lower().replace("_", " ") in n.lower()
-        ]
-        if not matches:
-            raise click.BadParameter(f"{name!r} is not a General MIDI instrument name")
-        out[role] = matches[0]
-    return out
-
-
-def _key(ctx: click.Context, param: click.Parameter, value: str | None):
-    """Check the key parses (music21); the text itself is passed on."""
-    if value is not None:
-        from symbolic_v2m.music.theory import parse_key
-
-        try:
-            parse_key(value)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc)) from None
-    return value
-
-
-def _progression(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
-    """Check that every chord of every progression parses (in any key: validity of a numeral
-    does not depend on the key); section numbers are checked once the video is analysed."""
-    import re
-
-    from symbolic_v2m.music.theory import Key, parse_progression
-
-    for value in values:
-        text = re.sub(r"^\s*\d+\s*:", "", value)
-        try:
-            parse_progression(text, Key(0, "major"))
-        except ValueError as exc:
-            raise click.BadParameter(f"{value!r}: {exc}") from None
-    return tuple(values)
-
-
-def _energy(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
-    """``0.4`` (the whole piece) and ``N:-0.5`` (section N) -> (global, {section: energy})."""
-    overall = 0.0
-    sections: dict[int, float] = {}
-    for value in values:
-        section, sep, number = value.rpartition(":")
-        try:
-            energy = float(number)
-            index = int(section) if sep else None
-        except ValueError:
-            raise click.BadParameter(f"{value!r} is not an energy like 0.5 or 2:-0.3") from None
-        if not -1 <= energy <= 1 or (index is not None and index < 1):
-            raise click.BadParameter(f"{value!r}: energy is -1..1 and sections count from 1")
-        if index is None:
-            overall = energy
-        else:
-            sections[index] = energy
-    return overall, sections
-
-
-def _ranges(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
-    """``melody=C4-C6`` or ``accompaniment=36-72`` -> {role: (low, high)}."""
-    from symbolic_v2m.quiet_import import quiet_import
-
-    pretty_midi = quiet_import("pretty_midi")
-
-    def pitch(text: str) -> int:
-        return int(text) if text.isdigit() else pretty_midi.note_name_to_number(text)
-
-    out = {}
-    for value in values:
-        role, _, span = value.partition("=")
-        low, _, high = span.partition("-")
-        try:
-            lo, hi = pitch(low), pitch(high)
-        except (ValueError, KeyError):
-            raise click.BadParameter(
-                f"{value!r} is not ROLE=LOW-HIGH (e.g. melody=C4-C6)"
-            ) from None
-        if role not in ("melody", "accompaniment") or not 0 <= lo < hi <= 127:
-            raise click.BadParameter(f"{value!r}: ROLE is melody or accompaniment, LOW < HIGH")
-        out[role] = (lo, hi)
-    return out
-
-
-def _only(ctx: click.Context, param: click.Parameter, value: str | None):
-    from symbolic_v2m.compose import OUTPUTS
-
-    if value is None:
-        return OUTPUTS
-    chosen = tuple(v.strip() for v in value.split(",") if v.strip())
-    bad = [v for v in chosen if v not in OUTPUTS]
-    if bad or not chosen:
-        raise click.BadParameter(f"choose from {', '.join(OUTPUTS)} (comma-separated)")
-    return chosen
-
-
 @app.command()
 @click.argument("video", type=click.Path(path_type=Path))
 @click.option(
@@ -309,9 +170,7 @@ def _only(ctx: click.Context, param: click.Parameter, value: str | None):
     show_default=True,
     help="How far a shot's tempo may move from the base.",
 )
-@click.option(
-    "--key", callback=_key, help="Key, e.g. 'D minor', Dm, F#, 'Bb major' (default: from the mood)."
-)
+@theory_options(span=False)
 @click.option("--mode", type=click.Choice(["major", "minor"]), help="Mode when no --key.")
 @click.option(
     "--time-signature", type=click.Choice(["4/4", "3/4", "6/8"]), default="4/4", show_default=True
@@ -320,7 +179,7 @@ def _only(ctx: click.Context, param: click.Parameter, value: str | None):
     "--energy",
     "energy",
     multiple=True,
-    callback=_energy,
+    callback=parse_energy,
     help="-1..1: busier (+) or calmer (-) than the motion suggests; 'N:0.5' for section N "
     "only (repeatable).",
 )
@@ -328,8 +187,15 @@ def _only(ctx: click.Context, param: click.Parameter, value: str | None):
     "--range",
     "pitch_ranges",
     multiple=True,
-    callback=_ranges,
+    callback=parse_ranges,
     help="ROLE=LOW-HIGH pitch range, e.g. melody=C4-C6 or accompaniment=36-72.",
+)
+@click.option(
+    "--chord-tones",
+    "chord_tone_bonus",
+    type=click.FloatRange(0, 10),
+    help="Nudge the melody toward chord tones on strong beats: a logit bonus (default "
+    "2: about 7x the odds; 0 = the model's own choice).",
 )
 @click.option(
     "--candidates",
@@ -338,38 +204,19 @@ def _only(ctx: click.Context, param: click.Parameter, value: str | None):
     show_default=True,
     help="Versions generated per stage (one batch); the best is kept.",
 )
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--device", help="cpu, cuda or cuda:N (default: CUDA when present).")
-@click.option("--only", callback=_only, help="Outputs to write: midi,musicxml,png,project,wav,mp4.")
+@seed_option(default=0)
+@click.option(
+    "--only",
+    callback=parse_outputs,
+    help="Outputs to write (comma-separated): midi, musicxml, png, project, wav, mp4 (these are "
+    "the default), stems (a MIDI and a WAV per track, for a DAW), or all.",
+)
 @click.option(
     "--instrument",
     "instruments",
     multiple=True,
-    callback=_instruments,
+    callback=parse_instruments,
     help="ROLE=INSTRUMENT, e.g. melody=flute or bass=33 (repeatable).",
-)
-@click.option(
-    "--progression",
-    "progression",
-    multiple=True,
-    callback=_progression,
-    help="Chords, one per bar, repeated: Roman numerals ('i VI III VII') or symbols "
-    "('Am F C G'); 'N: ...' for section N only (repeatable).",
-)
-@click.option(
-    "--scale-lock",
-    type=click.Choice(["strict", "soft", "off"]),
-    default="soft",
-    show_default=True,
-    help="Melody and accompaniment notes outside the key's scale (chord tones "
-    "always allowed): masked, discouraged, or free.",
-)
-@click.option(
-    "--chord-tones",
-    "chord_tone_bonus",
-    type=click.FloatRange(0, 10),
-    help="Nudge the melody toward chord tones on strong beats: a logit bonus (default "
-    "2: about 7x the odds; 0 = the model's own choice).",
 )
 @click.option("--keep-audio", is_flag=True, help="Mix the video's own sound under the music.")
 @click.option(
@@ -382,13 +229,8 @@ def _only(ctx: click.Context, param: click.Parameter, value: str | None):
     type=click.Path(path_type=Path, file_okay=False, exists=True),
     help="Folder with chord/melody/accompaniment .safetensors (default: the shipped models).",
 )
-@click.option(
-    "--threads",
-    type=click.IntRange(min=1),
-    help="CPU threads for the models (default: torch's choice); the music does not change.",
-)
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@run_options
 def compose(
     video: Path,
     out_dir: Path | None,
@@ -396,26 +238,27 @@ def compose(
     tempo: float | None,
     max_tempo_change: float,
     key: str | None,
+    progression: tuple[str, ...],
+    scale_lock: str,
     mode: str | None,
     time_signature: str,
     energy: tuple[float, dict[int, float]],
     pitch_ranges: dict[str, tuple[int, int]],
+    chord_tone_bonus: float | None,
     candidates: int | None,
     seed: int,
-    device: str | None,
     only: tuple[str, ...],
     instruments: dict[str, int],
-    progression: tuple[str, ...],
-    scale_lock: str,
-    chord_tone_bonus: float | None,
     keep_audio: bool,
     soundfont: Path | None,
     weights: Path | None,
-    threads: int | None,
     force: bool,
+    device: str | None,
+    threads: int | None,
     quiet: bool,
 ) -> None:
-    """Compose a soundtrack for VIDEO: MIDI, MusicXML, WAV, MP4, timeline PNG, project file."""
+    """Compose a soundtrack for VIDEO: MIDI, MusicXML, WAV, MP4, timeline PNG, project file
+    (and on request stems: a MIDI and a WAV per track)."""
     from symbolic_v2m.compose import ComposeConfig
     from symbolic_v2m.compose import compose as run_compose
 
@@ -446,69 +289,15 @@ def compose(
     out_dir = out_dir or Path("out") / video.stem
     with _progress_bar(enabled=not quiet) as progress:
         result = run_compose(video, out_dir, config, force=force, progress=progress)
-    if quiet:
-        return
-    timeline = result.timeline
-    on_downbeat = sum(c.on_downbeat for c in timeline.cuts)
-    tempi = [q for _, q in timeline.tempo.tempo_changes()]
-    click.echo(
-        f"{video}: {timeline.duration:.2f} s -> {len(timeline.meters)} bars, "
-        f"{timeline.key.name}, {min(tempi):.0f}-{max(tempi):.0f} BPM (base "
-        f"{timeline.base_qpm:.1f}), {len(timeline.sections)} sections"
-    )
-    click.echo(
-        f"  cuts on downbeats {on_downbeat}/{len(timeline.cuts)}; mood "
-        f"{timeline.mood.mode} (valence {timeline.mood.valence:.2f}, arousal "
-        f"{timeline.mood.arousal:.2f})"
-    )
-    click.echo("  time " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
-    for warning in result.warnings:
-        click.echo(f"  warning: {warning}")
-    for path in result.files.values():
-        click.echo(f"wrote {path}")
-
-
-def _bar_range(ctx: click.Context, param: click.Parameter, value: str | None):
-    if value is None:
-        return None
-    first, _, last = value.partition("-")
-    try:
-        a, b = int(first), int(last or first)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a bar range like 9-16") from None
-    if not 1 <= a <= b:
-        raise click.BadParameter(f"{value!r}: bars count from 1 and the range must not be empty")
-    return a, b
-
-
-def _clock(text: str) -> float:
-    parts = text.strip().split(":")
-    if not 1 <= len(parts) <= 3:
-        raise ValueError(text)
-    seconds = 0.0
-    for part in parts:
-        seconds = seconds * 60 + float(part)
-    return seconds
-
-
-def _time_range(ctx: click.Context, param: click.Parameter, value: str | None):
-    if value is None:
-        return None
-    start, sep, end = value.partition("-")
-    try:
-        a, b = _clock(start), _clock(end)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a time range like 0:12-0:24") from None
-    if not sep or not 0 <= a < b:
-        raise click.BadParameter(f"{value!r}: the end must come after the start")
-    return a, b
+    if not quiet:
+        click.echo("\n".join(composition_report(video, result)))
 
 
 @app.command()
 @click.argument("project", type=click.Path(path_type=Path))
-@click.option("--bars", callback=_bar_range, help="Bars to regenerate, e.g. 9-16 (from 1).")
+@click.option("--bars", callback=parse_bar_range, help="Bars to regenerate, e.g. 9-16 (from 1).")
 @click.option("--section", type=click.IntRange(min=1), help="A section to regenerate (from 1).")
-@click.option("--time", "time_span", callback=_time_range, help="A time span, e.g. 0:12-0:24.")
+@click.option("--time", "time_span", callback=parse_time_range, help="A time span, e.g. 0:12-0:24.")
 @click.option(
     "--stage",
     type=click.Choice(["chord", "melody", "accompaniment", "all"]),
@@ -516,16 +305,9 @@ def _time_range(ctx: click.Context, param: click.Parameter, value: str | None):
     show_default=True,
 )
 @click.option("--keep", is_flag=True, help="Do not regenerate the stages after --stage.")
-@click.option("--key", callback=_key, help="Key for the span, e.g. 'D minor'.")
-@click.option(
-    "--progression",
-    multiple=True,
-    callback=_progression,
-    help="Chords for the span's bars (as for compose).",
-)
-@click.option("--scale-lock", type=click.Choice(["strict", "soft", "off"]))
+@theory_options(span=True)
 @click.option("--energy", type=click.FloatRange(-1, 1), help="Busier (+) or calmer (-) span.")
-@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True)
+@seed_option(default=1)
 @click.option(
     "--variations",
     type=click.IntRange(1, 16),
@@ -554,12 +336,10 @@ def _time_range(ctx: click.Context, param: click.Parameter, value: str | None):
     type=click.Choice(["midi", "all"]),
     default="all",
     show_default=True,
-    help="midi: skip MusicXML, PNG, WAV and MP4.",
+    help="midi: skip MusicXML, PNG, WAV and MP4 (the stems' MIDIs are rewritten, their WAVs not).",
 )
 @click.option("--revert", is_flag=True, help="Undo the last regeneration.")
-@click.option("--device", help="cpu, cuda or cuda:N (default: CUDA when present).")
-@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for the models.")
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@run_options
 def regenerate(
     project: Path,
     bars: tuple[int, int] | None,
@@ -618,10 +398,8 @@ def regenerate(
         return
     verb = "reverted" if revert else "regenerated"
     click.echo(f"{verb} {', '.join(result.stages)} in bars {result.bars[0]}-{result.bars[1]}")
-    for warning in result.warnings:
-        click.echo(f"  warning: {warning}")
-    for path in result.files.values():
-        click.echo(f"wrote {path}")
+    for line in outcome_lines(result.warnings, result.files.values()):
+        click.echo(line)
 
 
 @app.command()
@@ -669,24 +447,6 @@ def evaluate(
     click.echo(format_evaluation(report))
     if json_out is not None:
         click.echo(f"wrote {json_out}")
-
-
-def format_evaluation(report) -> str:  # noqa: ANN001 - Evaluation, imported lazily
-    """The evaluation as aligned text tables."""
-    lines = [f"music ({report.midi})"]
-    if report.reference:
-        lines[0] += f"  vs {report.reference_name} ({report.reference_size} pieces)"
-        lines.append(f"  {'metric':<28}{'ours':>10}{'reference':>11}{'gap':>10}")
-        for name, value in report.music.items():
-            ref = report.reference.get(name, float("nan"))
-            lines.append(f"  {name:<28}{value:>10.3f}{ref:>11.3f}{value - ref:>+10.3f}")
-    else:
-        lines += [f"  {name:<28}{value:>10.3f}" for name, value in report.music.items()]
-    for title, group in (("video fit", report.video_fit), ("control adherence", report.adherence)):
-        if group:
-            lines.append(title)
-            lines += [f"  {name:<28}{value:>10.3f}" for name, value in group.items()]
-    return "\n".join(lines)
 
 
 @app.command()
@@ -815,29 +575,6 @@ def dataset_stats(
         with atomic_output(calibration_out) as tmp:
             tmp.write_text(json.dumps(stats.calibration(), indent=1) + "\n")
     click.echo(format_dataset_stats(stats))
-
-
-def format_dataset_stats(stats) -> str:  # noqa: ANN001 - DatasetStats, imported lazily
-    """The statistics as a table: one row per split and stage."""
-    lines = [
-        f"corpus {stats.corpus}, representation {stats.representation}, "
-        f"{stats.excluded} excluded, {stats.skipped} skipped",
-        f"{'split':6s} {'stage':14s} {'songs':>5s} {'bars':>7s} {'tokens':>10s} "
-        f"{'events':>9s} {'ev/bar':>6s} {'dens4/4':>7s} {'strength':>8s}",
-    ]
-    for split, stages in stats.by_split.items():
-        for role, s in stages.items():
-            hist = s["density"].get("4/4", [])
-            mean_density = (
-                sum(i * n for i, n in enumerate(hist)) / sum(hist) if hist and sum(hist) else 0.0
-            )
-            strength = f"{s['strength_mean']:.2f}" if "strength_mean" in s else "-"
-            lines.append(
-                f"{split:6s} {role:14s} {s['songs']:5d} {s['bars']:7d} {s['tokens']:10,d} "
-                f"{s['events']:9,d} {s['notes_per_bar_mean']:6.2f} {mean_density:7.2f} "
-                f"{strength:>8s}"
-            )
-    return "\n".join(lines)
 
 
 @app.command()

@@ -1,5 +1,6 @@
 """The main job: video -> analysis -> timeline -> chord, melody, accompaniment -> arrangement ->
-MIDI, MusicXML, timeline picture, project file, WAV, MP4.
+MIDI, MusicXML, timeline picture, project file, WAV, MP4, and on request stems (one MIDI and
+one WAV per track, ``NAME.melody.mid`` ..., for a DAW).
 
 Only this module and the CLI know the whole pipeline. Each phase is timed; a missing optional
 system part (FluidSynth, a soundfont, ffmpeg for muxing) skips its output with a warning and the
@@ -16,34 +17,46 @@ from pathlib import Path
 
 import numpy as np
 
-from symbolic_v2m.arrangement import Arrangement, Marker, arrange
+from symbolic_v2m.arrangement import Arrangement, Marker, arrange, track_roles
 from symbolic_v2m.data import load_calibration, representation_fingerprint
 from symbolic_v2m.errors import ConfigError, MissingPartError
 from symbolic_v2m.export import (
     check_outputs,
     mux_audio,
-    render_wav,
+    render_audio,
     write_midi,
     write_musicxml,
+    write_stem_midi,
     write_timeline_plot,
+    write_wav,
 )
 from symbolic_v2m.model import SamplingConfig, default_weights_path, load_model, pick_device
+from symbolic_v2m.music.chords import chord_pitch_classes
 from symbolic_v2m.music.score import KeyChange, Role, Score, TimeSignature, clip_notes
 from symbolic_v2m.music.vocab import DURATIONS
 from symbolic_v2m.project import Project, file_sha256, score_to_dict, timeline_to_dict
 from symbolic_v2m.stages import StageConfig, StageRequest, write_part
 from symbolic_v2m.stages.theory_constraints import (
     CHORD_TONE_BONUS,
+    StrictChords,
+    check_strict_progression,
     chord_tone_bias,
+    key_at,
     progression_events,
     scale_lock_bias,
+    strict_set,
 )
 from symbolic_v2m.timeline import ControlConfig, Timeline, TimelineConfig, build_timeline
 from symbolic_v2m.video import AnalysisConfig, VideoFeatures, analyze_video
 
 log = logging.getLogger(__name__)
 
-OUTPUTS = ("midi", "musicxml", "png", "project", "wav", "mp4")
+#: Every output there is; ``stems`` is one MIDI and one WAV per track (``NAME.melody.mid``,
+#: ``NAME.melody.wav``, ...).
+OUTPUTS = ("midi", "musicxml", "png", "project", "wav", "mp4", "stems")
+#: What a composition writes unless told otherwise: all but the stems, which would add a WAV
+#: per track (five times the mix's size for the cinematic style) that most runs do not need.
+DEFAULT_OUTPUTS = ("midi", "musicxml", "png", "project", "wav", "mp4")
 SUFFIXES = {
     "midi": ".mid",
     "musicxml": ".musicxml",
@@ -52,6 +65,8 @@ SUFFIXES = {
     "wav": ".wav",
     "mp4": ".mp4",
 }
+#: Output kinds of the stems are ``stem.ROLE.mid`` and ``stem.ROLE.wav``.
+STEM = "stem."
 
 
 @dataclass(frozen=True)
@@ -70,7 +85,7 @@ class ComposeConfig:
     candidates: int | None = None  # None: 2 on CPU, 8 on a GPU (batched, nearly free there)
     seed: int = 0
     device: str | None = None
-    outputs: tuple[str, ...] = OUTPUTS
+    outputs: tuple[str, ...] = DEFAULT_OUTPUTS
     keep_audio: bool = False
     soundfont: str | None = None
     instruments: dict[str, int] = field(default_factory=dict)
@@ -93,9 +108,24 @@ class ComposeResult:
     warnings: tuple[str, ...]
 
 
-def output_paths(video: Path, out_dir: Path, outputs: tuple[str, ...]) -> dict[str, Path]:
-    """``NAME.mid`` etc. in ``out_dir`` for the requested outputs (NAME = the video's stem)."""
-    return {kind: out_dir / f"{video.stem}{SUFFIXES[kind]}" for kind in outputs}
+def output_paths(
+    video: Path, out_dir: Path, outputs: tuple[str, ...], roles: tuple[str, ...] = ()
+) -> dict[str, Path]:
+    """``NAME.mid`` etc. in ``out_dir`` for the requested outputs (NAME = the video's stem);
+    ``stems`` becomes ``NAME.ROLE.mid`` and ``NAME.ROLE.wav`` for each track role."""
+    paths = {k: out_dir / f"{video.stem}{SUFFIXES[k]}" for k in outputs if k != "stems"}
+    if "stems" in outputs:
+        paths |= stem_paths(out_dir, video.stem, roles, ("mid", "wav"))
+    return paths
+
+
+def stem_paths(
+    folder: Path, name: str, roles: tuple[str, ...], formats: tuple[str, ...]
+) -> dict[str, Path]:
+    """``{"stem.melody.mid": folder / "NAME.melody.mid", ...}`` for each role and format."""
+    return {
+        f"{STEM}{role}.{fmt}": folder / f"{name}.{role}.{fmt}" for role in roles for fmt in formats
+    }
 
 
 def _timeline_config(config: ComposeConfig) -> TimelineConfig:
@@ -153,7 +183,11 @@ def compose(
     unknown = set(config.outputs) - set(OUTPUTS)
     if unknown:
         raise ConfigError(f"unknown output(s) {', '.join(sorted(unknown))}")
-    paths = output_paths(video, Path(out_dir), config.outputs)
+    try:
+        roles = track_roles(config.style, config.instruments)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    paths = output_paths(video, Path(out_dir), config.outputs, roles)
     check_outputs(paths.values(), force, inputs=[video])
     timeline_config = _timeline_config(config)
     timings: dict[str, float] = {}
@@ -263,13 +297,23 @@ def _export(
     config: ComposeConfig,
     warnings: list[str],
     timings: dict[str, float],
+    only_changed_stems: bool = False,
 ) -> dict[str, Path]:
-    """Write every requested output but the project file; returns what was written."""
+    """Write every requested output but the project file; returns what was written.
+
+    With ``only_changed_stems`` (regeneration) a stem file that would come out byte for byte
+    as it is stays untouched and is not in the result: what a DAW has imported stays valid."""
     started = time.perf_counter()
     written: dict[str, Path] = {}
     if "midi" in paths:
         write_midi(arrangement, paths["midi"])
         written["midi"] = paths["midi"]
+    for track in arrangement.tracks:
+        kind = f"{STEM}{track.role}.mid"
+        if kind in paths and write_stem_midi(
+            arrangement, track, paths[kind], only_if_changed=only_changed_stems
+        ):
+            written[kind] = paths[kind]
     if "musicxml" in paths:
         write_musicxml(arrangement, paths["musicxml"])
         written["musicxml"] = paths["musicxml"]
@@ -281,8 +325,8 @@ def _export(
             warnings.append(f"no timeline picture: {video} not found")
     timings["export"] = time.perf_counter() - started
     started = time.perf_counter()
-    if "wav" in paths or "mp4" in paths:
-        _render(arrangement, paths, written, warnings, config, video)
+    if {"wav", "mp4"} & set(paths) or any(k.endswith(".wav") for k in paths):
+        _render(arrangement, paths, written, warnings, config, video, only_changed_stems)
     timings["render"] = time.perf_counter() - started
     return written
 
@@ -290,23 +334,56 @@ def _export(
 def _request(
     role: Role, config: ComposeConfig, timeline: Timeline, parts: dict[Role, tuple]
 ) -> StageRequest:
-    """The theory constraints a stage gets from the options (progression, scale lock)."""
+    """The theory constraints a stage gets from the options (progression, scale lock, range)."""
+    pitch_range = config.pitch_ranges.get(role.value)
+    theory = _theory_request(
+        role,
+        config.scale_lock,
+        config.progression,
+        (timeline.key,),
+        parts.get(Role.CHORD, ()),
+        timeline,
+        config.chord_tone_bonus,
+    )
+    return StageRequest(pitch_range=tuple(pitch_range) if pitch_range else None, **theory)
+
+
+def _theory_request(
+    role: Role,
+    scale_lock: str,
+    progression: tuple[str, ...],
+    keys: tuple[KeyChange, ...],
+    chords: tuple,
+    timeline: Timeline,
+    chord_tone_bonus: float,
+    bars: tuple[int, int] | None = None,
+) -> dict:
+    """One stage's theory constraints as :class:`StageRequest` fields, for both jobs.
+
+    The chord stage gets the progression's chords (those of ``bars`` [a, b) when given, read in
+    the key at bar a) and, under ``strict``, the mask that keeps every chord in the key's
+    strict set; a note stage gets its pitch bias. ConfigError (exit 2) names a bad option, or a
+    progression chord that a strict lock cannot keep (a usage error rather than a chord that
+    silently breaks the lock, or a lock that silently changes the chord).
+    """
+    first, end = bars or (0, len(timeline.meters))
+    key = key_at(keys, int(timeline.bar_starts[first]))
     try:
-        if role is Role.CHORD and config.progression:
-            return StageRequest(
-                forced_chords=progression_events(config.progression, timeline.key, timeline)
-            )
-        pitch_range = config.pitch_ranges.get(role.value)
-        pitch_range = tuple(pitch_range) if pitch_range else None
-        bias = _pitch_bias(
-            role,
-            config.scale_lock,
-            timeline.key,
-            parts.get(Role.CHORD),
-            timeline,
-            config.chord_tone_bonus,
-        )
-        return StageRequest(pitch_bias=bias, pitch_range=pitch_range)
+        if role is not Role.CHORD:
+            return {
+                "pitch_bias": _pitch_bias(
+                    role, scale_lock, keys, chords, timeline, chord_tone_bonus
+                )
+            }
+        fields: dict = {}
+        if progression:
+            forced = progression_events(progression, key, timeline)
+            if scale_lock == "strict":
+                check_strict_progression(progression, key)
+            fields["forced_chords"] = {b: ev for b, ev in forced.items() if first <= b < end}
+        if scale_lock == "strict":
+            fields["hooks"] = (StrictChords(keys, timeline.bar_starts),)
+        return fields
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -314,7 +391,7 @@ def _request(
 def _pitch_bias(
     role: Role,
     scale_lock: str,
-    key: KeyChange,
+    keys: KeyChange | tuple[KeyChange, ...],
     chords: tuple | None,
     timeline: Timeline,
     chord_tone_bonus: float = CHORD_TONE_BONUS,
@@ -326,12 +403,13 @@ def _pitch_bias(
     melody as much as an out-of-key melody note does."""
     if role is Role.CHORD:
         return None
-    lock = scale_lock_bias(scale_lock, key, chords or (), timeline.length)
+    lock = scale_lock_bias(scale_lock, keys, chords or (), timeline.length)
     if role is Role.ACCOMPANIMENT:
         return lock
     if chord_tone_bonus == 0:
         return lock
     bias = chord_tone_bias(chords or (), timeline.bar_starts, timeline.length, chord_tone_bonus)
+    # under strict, -inf + bonus stays -inf: the bonus never lets a note out of the set
     return bias if lock is None else bias + lock
 
 
@@ -349,8 +427,10 @@ def _render(
     warnings: list[str],
     config: ComposeConfig,
     video: Path,
+    only_changed_stems: bool = False,
 ) -> None:
-    """WAV (FluidSynth) and MP4 (ffmpeg); a missing optional part becomes a warning."""
+    """WAV and stem WAVs (FluidSynth, one rendering) and MP4 (ffmpeg); a missing optional part
+    becomes a warning."""
     import tempfile
 
     midi = written.get("midi")
@@ -358,15 +438,24 @@ def _render(
         if midi is None:
             midi = Path(tmp) / "music.mid"
             write_midi(arrangement, midi)
-        wav = paths.get("wav") or Path(tmp) / "music.wav"
         try:
-            render_wav(midi, wav, Path(config.soundfont) if config.soundfont else None)
+            rendering = render_audio(midi, Path(config.soundfont) if config.soundfont else None)
         except MissingPartError as exc:
             warnings.append(f"no audio: {exc}")
             log.warning("no audio: %s", exc)
             return
+        wav = paths.get("wav") or Path(tmp) / "music.wav"
+        if "wav" in paths or "mp4" in paths:
+            write_wav(wav, rendering.sample_rate, rendering.mix)
         if "wav" in paths:
             written["wav"] = wav
+        for track in arrangement.tracks:
+            kind = f"{STEM}{track.role}.wav"
+            samples = rendering.stem(track.name)
+            if kind in paths and write_wav(
+                paths[kind], rendering.sample_rate, samples, only_if_changed=only_changed_stems
+            ):
+                written[kind] = paths[kind]
         if "mp4" in paths and not video.is_file():
             warnings.append(f"no video: {video} not found")
         elif "mp4" in paths:
@@ -478,29 +567,97 @@ def _variation_path(path: Path, index: int) -> Path:
     return path.with_name(f"{stem}.var{index}.{suffix}") if dot else path
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What every step of a regeneration reads: the project and what is rebuilt from it."""
+
+    project_path: Path
+    project: Project
+    config: ComposeConfig
+    features: VideoFeatures
+    timeline: Timeline
+    name: str  # the outputs' common stem (``NAME.mid``, ...)
+    paths: dict[str, Path]
+    video: Path | None  # checked, when an output reads it; else None (not read)
+    video_record: dict  # the project's record of the video, where it is now
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Where and what to regenerate: bars [first, end), the stages in order, the keys."""
+
+    first: int
+    end: int
+    stages: tuple[str, ...]
+    timeline: Timeline  # the job's, with the span's --energy applied
+    keys: tuple[KeyChange, ...] | None  # None: the composition's own key throughout
+
+    @property
+    def span_key(self) -> KeyChange:
+        """The key the span is written in."""
+        return self.keys[1] if self.keys else self.timeline.key
+
+
 def regenerate(project_path: Path, request: RegenerateRequest) -> RegenerateResult:
     """Regenerate stages over a span of a composition and rewrite its outputs.
 
     Everything outside the span stays note for note; the project file records the edit
     (what, where, constraints, seed, the previous version) so that ``revert`` can step back.
     With ``variations`` K > 1 the first variation becomes the new version and the others are
-    written beside it as ``NAME.var2.mid`` ... (MIDI).
+    written beside it as ``NAME.var2.mid`` ... (MIDI). When the composition has stems, the stem
+    files whose content changed are rewritten, and only those.
     """
-    from symbolic_v2m.music.edited import MIDI, MUSICXML, read_edited
-    from symbolic_v2m.project import load_project, resolve_video, score_from_dict
-    from symbolic_v2m.stages.splice import prompt_before, splice_chords, splice_notes
+    from symbolic_v2m.project import score_from_dict
 
-    project_path = Path(project_path)
+    job = _open_job(Path(project_path), request)
+    warnings: list[str] = []
+    history = list(job.project.history)
+    if request.revert:
+        if not history:
+            raise ConfigError(f"{job.project_path}: nothing to revert (no edits recorded)")
+        last = history.pop()
+        score = score_from_dict(last["previous_score"])
+        span, stages = tuple(last["bars"]), tuple(last["stages"])
+        timeline = job.timeline
+    else:
+        score = job.project.music()
+        if request.from_midi and request.from_musicxml:
+            raise ConfigError("give at most one of --from-midi, --from-musicxml")
+        if request.from_midi or request.from_musicxml:
+            score = _read_edited_file(request, score, job, warnings)
+        plan = _resolve_span(request, job)
+        versions = _write_stages(plan, score, request, job)
+        score = _splice_keys(versions[0], plan)
+        if (request.scale_lock or job.config.scale_lock) == "strict":
+            warnings.extend(_kept_outside_the_key(score, plan))
+        _write_variations(versions[1:], plan, job)
+        span, stages, timeline = (plan.first + 1, plan.end), plan.stages, plan.timeline
+        history.append(_history_entry(request, span, stages, job.project.score))
+    written = _export_version(score, timeline, history, job, warnings)
+    return RegenerateResult(written, span, stages, score, tuple(warnings))
+
+
+def _open_job(project_path: Path, request: RegenerateRequest) -> _Job:
+    """Load the project, rebuild its timeline (which must come out as recorded) and check the
+    video when an output needs it, before any work."""
+    from symbolic_v2m.project import load_project, resolve_video
+
     project = load_project(project_path)
     config = _config_from_options(project.options)
     features = VideoFeatures.from_dict(project.features)
-    warnings: list[str] = []
     timeline = build_timeline(features, load_calibration(), _timeline_config(config))
     if [list(a) for a in timeline.tempo.anchors] != project.timeline["tempo"]:
         raise ConfigError(f"{project_path}: the timeline no longer rebuilds identically")
-    out_dir = project_path.parent
     name = project_path.name.removesuffix(".v2m.json")
-    paths = {k: out_dir / f"{name}{SUFFIXES[k]}" for k in request.outputs}
+    paths = {k: project_path.parent / f"{name}{SUFFIXES[k]}" for k in request.outputs}
+    if any(kind.startswith(STEM) for kind in project.outputs):
+        # the composition has stems: keep them in step (their WAVs only with the audio)
+        formats = ("mid", "wav") if "wav" in paths else ("mid",)
+        try:
+            roles = track_roles(config.style, config.instruments)
+        except ValueError as exc:  # a hand-edited style in the project's options
+            raise ConfigError(f"{project_path}: {exc}") from None
+        paths |= stem_paths(project_path.parent, name, roles, formats)
     # only the timeline picture and the MP4 read the video: check it (there, the same file)
     # before any work, so that a moved video is reported now and not after generating
     video = resolve_video(
@@ -511,160 +668,225 @@ def regenerate(project_path: Path, request: RegenerateRequest) -> RegenerateResu
     video_record = project.video
     if request.video:  # remember where the video is now
         video_record = project.video | {"path": str(video.resolve()), "name": video.name}
-    history = list(project.history)
+    return _Job(project_path, project, config, features, timeline, name, paths, video, video_record)
 
-    if request.revert:
-        if not history:
-            raise ConfigError(f"{project_path}: nothing to revert (no edits recorded)")
-        last = history.pop()
-        score = score_from_dict(last["previous_score"])
-        span, stages = tuple(last["bars"]), tuple(last["stages"])
+
+def _read_edited_file(
+    request: RegenerateRequest, score: Score, job: _Job, warnings: list[str]
+) -> Score:
+    """``score`` with the parts found in a DAW- or notation-edited file (``--from-midi`` /
+    ``--from-musicxml``) in place of the composed ones, read by bar and beat and checked against
+    the composition before anything is written; tracks that match no part are ignored, with a
+    warning each."""
+    from symbolic_v2m.music.edited import MIDI, MUSICXML, read_edited
+
+    edited = request.from_midi or request.from_musicxml
+    arrangement = _arrangement(score, job.timeline, job.config, job.name)
+    imported = read_edited(
+        edited,
+        score,
+        job.project.tracks,
+        job.timeline.mood.velocity_scale,
+        {t.role: t.notes for t in arrangement.tracks},
+        MIDI if request.from_midi else MUSICXML,
+    )
+    warnings.extend(imported.warnings)
+    for ignored in imported.ignored:
+        warnings.append(f"{edited}: {ignored} ignored (it matches no track)")
+    return replace(
+        score,
+        melody=imported.parts.get("melody", score.melody),
+        accompaniment=imported.parts.get("accompaniment", score.accompaniment),
+    ).normalised()
+
+
+def _resolve_span(request: RegenerateRequest, job: _Job) -> _Plan:
+    """The bars, the stages (with those that depend on them unless ``keep``), the span's
+    energy and key; ConfigError (exit 2) names a bad option."""
+    timeline = job.timeline
+    a, b = _span(request, timeline)
+    order = [r.value for r in Role]
+    if request.stage == "all":
+        stages = tuple(order)
+    elif request.stage in order:
+        first = order.index(request.stage)
+        stages = (request.stage,) if request.keep else tuple(order[first:])
     else:
-        score = project.music()
-        edited = request.from_midi or request.from_musicxml
-        if request.from_midi and request.from_musicxml:
-            raise ConfigError("give at most one of --from-midi, --from-musicxml")
-        if edited:
-            # read by bar and beat, checked against the composition before anything is written
-            imported = read_edited(
-                edited,
-                score,
-                project.tracks,
-                timeline.mood.velocity_scale,
-                {t.role: t.notes for t in _arrangement(score, timeline, config, name).tracks},
-                MIDI if request.from_midi else MUSICXML,
-            )
-            warnings.extend(imported.warnings)
-            for ignored in imported.ignored:
-                warnings.append(f"{edited}: {ignored} ignored (it matches no track)")
-            score = replace(
-                score,
-                melody=imported.parts.get("melody", score.melody),
-                accompaniment=imported.parts.get("accompaniment", score.accompaniment),
-            ).normalised()
-        a, b = _span(request, timeline)
-        order = [r.value for r in Role]
-        if request.stage == "all":
-            stages = tuple(order)
-        elif request.stage in order:
-            first = order.index(request.stage)
-            stages = (request.stage,) if request.keep else tuple(order[first:])
-        else:
-            raise ConfigError(
-                f"--stage {request.stage!r}: choose chord, melody, accompaniment or all"
-            )
-        span = (a + 1, b)
-        if request.energy is not None:
-            energetic = build_timeline(
-                features,
-                load_calibration(),
-                replace(_timeline_config(config), controls=ControlConfig(energy=request.energy)),
-            )
-            density = {
-                role: tuple(
-                    energetic.density[role][i] if a <= i < b else d for i, d in enumerate(values)
-                )
-                for role, values in timeline.density.items()
-            }
-            timeline = replace(timeline, density=density)
-        keys = None
-        if request.key:
-            from symbolic_v2m.music.theory import parse_key
-
-            try:
-                new_key = parse_key(request.key)
-            except ValueError as exc:
-                raise ConfigError(f"--key: {exc}") from None
-            starts = timeline.bar_starts
-            keys = (timeline.key, KeyChange(int(starts[a]), new_key.tonic, new_key.mode))
-            if b < len(timeline.meters):
-                keys += (KeyChange(int(starts[b]), timeline.key.tonic, timeline.key.mode),)
-        device = pick_device(request.device or config.device)
-        start_tick, end_tick = int(timeline.bar_starts[a]), int(timeline.bar_starts[b])
-        span_key = keys[1] if keys else timeline.key
-        versions = [score]
-        for index, stage in enumerate(stages):
-            role = Role(stage)
-            model = load_model(_weights(role, config), device)
-            rows = request.variations if index == 0 else 1
-            next_versions = []
-            for version in versions:
-                stage_request = StageRequest(
-                    prompt=prompt_before(version, role, a), end_bar=b, keys=keys
-                )
-                try:
-                    if role is Role.CHORD and request.progression:
-                        forced = progression_events(request.progression, span_key, timeline)
-                        stage_request = replace(
-                            stage_request,
-                            forced_chords={bar: ev for bar, ev in forced.items() if a <= bar < b},
-                        )
-                    bias = _pitch_bias(
-                        role,
-                        request.scale_lock or config.scale_lock,
-                        span_key,
-                        version.chords,
-                        timeline,
-                        config.chord_tone_bonus,
-                    )
-                    if bias is not None:
-                        stage_request = replace(stage_request, pitch_bias=bias)
-                except ValueError as exc:
-                    raise ConfigError(str(exc)) from None
-                result = write_part(
-                    role,
-                    timeline,
-                    model,
-                    chords=version.chords,
-                    melody=version.melody,
-                    request=stage_request,
-                    config=StageConfig(rows, SamplingConfig(), request.seed * 1000 + index),
-                )
-                for events in result.candidates if rows > 1 else (result.events,):
-                    if role is Role.CHORD:
-                        part = splice_chords(
-                            version.chords, events, start_tick, end_tick, version.length
-                        )
-                        next_versions.append(replace(version, chords=part))
-                    else:
-                        part = clip_notes(
-                            splice_notes(version.part(role), events, start_tick, end_tick),
-                            version.length,
-                            DURATIONS,
-                        )
-                        next_versions.append(replace(version, **{role.value: part}))
-            versions = next_versions
-        score = replace(versions[0], keys=keys or versions[0].keys).normalised()
-        for i, variation in enumerate(versions[1:], 2):
-            if "midi" in paths:
-                arrangement = _arrangement(variation, timeline, config, name)
-                write_midi(arrangement, _variation_path(paths["midi"], i))
-        history.append(
-            {
-                "action": "regenerate",
-                "bars": list(span),
-                "stages": list(stages),
-                "constraints": {
-                    k: v for k, v in asdict(request).items() if k in RECORDED_CONSTRAINTS and v
-                },
-                "seed": request.seed,
-                "variations": request.variations,
-                "previous_score": project.score,
-            }
+        raise ConfigError(f"--stage {request.stage!r}: choose chord, melody, accompaniment or all")
+    if request.energy is not None:
+        energetic = build_timeline(
+            job.features,
+            load_calibration(),
+            replace(_timeline_config(job.config), controls=ControlConfig(energy=request.energy)),
         )
+        density = {
+            role: tuple(
+                energetic.density[role][i] if a <= i < b else d for i, d in enumerate(values)
+            )
+            for role, values in timeline.density.items()
+        }
+        timeline = replace(timeline, density=density)
+    keys = None
+    if request.key:
+        from symbolic_v2m.music.theory import parse_key
 
-    arrangement = _arrangement(score, timeline, config, name)
-    timings: dict[str, float] = {}
-    video = video or Path(project.video["path"])  # not read: no output needs it
-    written = _export(arrangement, features, video, paths, config, warnings, timings)
+        try:
+            new_key = parse_key(request.key)
+        except ValueError as exc:
+            raise ConfigError(f"--key: {exc}") from None
+        starts = timeline.bar_starts
+        keys = (timeline.key, KeyChange(int(starts[a]), new_key.tonic, new_key.mode))
+        if b < len(timeline.meters):
+            keys += (KeyChange(int(starts[b]), timeline.key.tonic, timeline.key.mode),)
+    return _Plan(a, b, stages, timeline, keys)
+
+
+def _write_stages(plan: _Plan, score: Score, request: RegenerateRequest, job: _Job) -> list[Score]:
+    """Write the plan's stages over the span, in order, each over the versions of the one
+    before; the first stage writes ``variations`` versions, the later ones one per version."""
+    device = pick_device(request.device or job.config.device)
+    versions = [score]
+    for index, stage in enumerate(plan.stages):
+        role = Role(stage)
+        model = load_model(_weights(role, job.config), device)
+        rows = request.variations if index == 0 else 1
+        next_versions = []
+        for version in versions:
+            result = write_part(
+                role,
+                plan.timeline,
+                model,
+                chords=version.chords,
+                melody=version.melody,
+                request=_span_request(role, version, plan, request, job.config),
+                config=StageConfig(rows, SamplingConfig(), request.seed * 1000 + index),
+            )
+            for events in result.candidates if rows > 1 else (result.events,):
+                next_versions.append(_splice(version, role, events, plan))
+        versions = next_versions
+    return versions
+
+
+def _span_request(
+    role: Role, version: Score, plan: _Plan, request: RegenerateRequest, config: ComposeConfig
+) -> StageRequest:
+    """A stage's request over the span: the prompt before it, where to stop, the keys, and the
+    theory constraints (a progression for the chords; the scale lock and chord tones)."""
+    from symbolic_v2m.stages.splice import prompt_before
+
+    theory = _theory_request(
+        role,
+        request.scale_lock or config.scale_lock,
+        request.progression,
+        plan.keys or (plan.timeline.key,),
+        version.chords,
+        plan.timeline,
+        config.chord_tone_bonus,
+        bars=(plan.first, plan.end),
+    )
+    return StageRequest(
+        prompt=prompt_before(version, role, plan.first),
+        end_bar=plan.end,
+        keys=plan.keys,
+        **{k: v for k, v in theory.items() if v is not None},
+    )
+
+
+def _splice(version: Score, role: Role, events: tuple, plan: _Plan) -> Score:
+    """``version`` with ``role``'s part over the span taken from ``events``."""
+    from symbolic_v2m.stages.splice import splice_chords, splice_notes
+
+    start = int(plan.timeline.bar_starts[plan.first])
+    end = int(plan.timeline.bar_starts[plan.end])
+    if role is Role.CHORD:
+        part = splice_chords(version.chords, events, start, end, version.length)
+        return replace(version, chords=part)
+    notes = splice_notes(version.part(role), events, start, end)
+    return replace(version, **{role.value: clip_notes(notes, version.length, DURATIONS)})
+
+
+def _kept_outside_the_key(score: Score, plan: _Plan) -> list[str]:
+    """Under ``strict``, one warning when a part the span kept (a stage not regenerated, or one
+    read from an edited file) has notes or chords outside the span key's strict set: the lock
+    holds for what is written, and these were not (with the chords go the bass and pad)."""
+    start = int(plan.timeline.bar_starts[plan.first])
+    end = int(plan.timeline.bar_starts[plan.end])
+    allowed = strict_set(plan.span_key)
+    outside = {}
+    if Role.CHORD.value not in plan.stages:
+        outside["chord"] = sum(
+            1
+            for c in score.chords
+            if start <= c.onset < end and chord_pitch_classes(c.root, c.quality, c.bass) - allowed
+        )
+    for role in (Role.MELODY, Role.ACCOMPANIMENT):
+        if role.value not in plan.stages:
+            outside[role.value] = sum(
+                1
+                for n in score.part(role)
+                if start <= n.onset < end and n.pitch % 12 not in allowed
+            )
+    found = {part: n for part, n in outside.items() if n}
+    if not found:
+        return []
+    listed = ", ".join(f"{n} in the {part} part" for part, n in found.items())
+    return [
+        f"--scale-lock strict: what the span kept has events outside {plan.span_key.name} "
+        f"({listed}) in bars {plan.first + 1}-{plan.end}; regenerate those stages too to bring "
+        "them into the key"
+    ]
+
+
+def _splice_keys(version: Score, plan: _Plan) -> Score:
+    """The new version with the span's key change (if any) in its keys."""
+    return replace(version, keys=plan.keys or version.keys).normalised()
+
+
+def _write_variations(variations: list[Score], plan: _Plan, job: _Job) -> None:
+    """The versions after the first as ``NAME.var2.mid`` ... beside the MIDI (when written)."""
+    if "midi" not in job.paths:
+        return
+    for i, variation in enumerate(variations, 2):
+        arrangement = _arrangement(variation, plan.timeline, job.config, job.name)
+        write_midi(arrangement, _variation_path(job.paths["midi"], i))
+
+
+def _history_entry(
+    request: RegenerateRequest, span: tuple[int, int], stages: tuple[str, ...], previous: dict
+) -> dict:
+    """The project's record of one regeneration, with the version before it (for revert)."""
+    return {
+        "action": "regenerate",
+        "bars": list(span),
+        "stages": list(stages),
+        "constraints": {
+            k: v for k, v in asdict(request).items() if k in RECORDED_CONSTRAINTS and v
+        },
+        "seed": request.seed,
+        "variations": request.variations,
+        "previous_score": previous,
+    }
+
+
+def _export_version(
+    score: Score, timeline: Timeline, history: list[dict], job: _Job, warnings: list[str]
+) -> dict[str, Path]:
+    """Rewrite the outputs for the new version and save the project file with the edit."""
+    project = job.project
+    arrangement = _arrangement(score, timeline, job.config, job.name)
+    video = job.video or Path(project.video["path"])  # not read: no output needs it
+    written = _export(
+        arrangement, job.features, video, job.paths, job.config, warnings, {},
+        only_changed_stems=True,
+    )  # fmt: skip
     updated = replace(
         project,
-        video=video_record,
+        video=job.video_record,
         score=score_to_dict(score),
         history=history,
         tracks=_tracks(arrangement),
         outputs=project.outputs | {k: p.name for k, p in written.items()},
     )
-    updated.save(project_path)
-    written["project"] = project_path
-    return RegenerateResult(written, span, stages, score, tuple(warnings))
+    updated.save(job.project_path)
+    written["project"] = job.project_path
+    return written

@@ -124,3 +124,19 @@ def test_quiet_prints_nothing(tmp_path):
     clip = write_synthetic_clip(tmp_path / "c.mp4", [SyntheticShot(1.0, seed=1)])
     result = run_cli("analyze", str(clip.path), "-q", cwd=tmp_path)
     assert result.returncode == 0 and result.stdout == "" and result.stderr == ""
+
+
+def test_compose_and_regenerate_share_their_common_options() -> None:
+    """The theory and run options are one definition (cli_options) used by both commands;
+    only the defaults that differ by design differ."""
+    from symbolic_v2m.cli import compose, regenerate
+
+    compose_params = {p.name: p for p in compose.params}
+    regenerate_params = {p.name: p for p in regenerate.params}
+    for name in ("key", "progression", "scale_lock", "seed", "device", "threads", "quiet"):
+        ours, theirs = compose_params[name], regenerate_params[name]
+        assert ours.opts == theirs.opts and ours.callback is theirs.callback, name
+        assert type(ours.type) is type(theirs.type) and ours.multiple == theirs.multiple, name
+    assert compose_params["scale_lock"].default == "soft"
+    assert regenerate_params["scale_lock"].default is None  # the composition's own lock
+    assert (compose_params["seed"].default, regenerate_params["seed"].default) == (0, 1)

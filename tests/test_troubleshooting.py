@@ -29,5 +29,7 @@ def test_every_error_on_the_page_is_one_line_with_a_status() -> None:
         assert status in ("(exit status 1)", "(exit status 2)"), block
         if status == "(exit status 1)":
             assert len(body) == 2 and body[0].startswith("error: "), block
-        else:
+        elif body[0].startswith("error: "):  # a usage error found once the input is known
+            assert len(body) == 2, block
+        else:  # click's own usage errors
             assert any("Invalid value" in line or "Error:" in line for line in body), block

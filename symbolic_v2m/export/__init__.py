@@ -15,11 +15,15 @@ _ENTRY_POINTS = {
     "check_outputs": "files",
     "find_soundfont": "audio",
     "mux_audio": "video",
+    "render_audio": "audio",
     "render_wav": "audio",
     "write_analysis_plot": "plot",
+    "write_if_changed": "files",
     "write_midi": "midi",
+    "write_stem_midi": "midi",
     "write_musicxml": "musicxml",
     "write_timeline_plot": "plot",
+    "write_wav": "audio",
 }
 
 __all__ = sorted(_ENTRY_POINTS)

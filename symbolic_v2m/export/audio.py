@@ -7,16 +7,27 @@ FluidSynth and the soundfont are optional system parts: without them rendering r
 :class:`~symbolic_v2m.errors.MissingPartError`, and the caller skips the audio with a warning.
 Which soundfont is used, and why that order, is in ``soundfonts/README.md``.
 
-The WAV is mono (pretty_midi mixes its per-instrument renders down to one channel; the tracks are
-not panned, so little is lost), 16-bit, peaks at about -1 dBFS, and lasts as long as the MIDI file
-(its last end-of-track, i.e. the score's last bar line) plus :data:`RELEASE_TAIL` seconds in which
-the last notes and the reverb die away.
+The WAV is mono (the tracks are not panned, so little is lost), 16-bit, peaks at about -1 dBFS,
+and lasts as long as the MIDI file (its last end-of-track, i.e. the score's last bar line) plus
+:data:`RELEASE_TAIL` seconds in which the last notes and the reverb die away.
+
+:func:`render_audio` renders every track on its own, with a fresh synthesizer (one track's
+release and reverb cannot leak into the next one's opening, and a track sounds the same whatever
+else is in the file), and the mix is their sum. The per-track renders are the **stems**: the
+same soundfont, sample rate, length (from 0 s to the mix's end) and gain as the mix, so that
+they line up on a DAW's timeline and add up to the mix (to within one least significant bit per
+stem, the rounding to 16 bits).
+
+    >>> rendering = render_audio(Path("clip.mid"))     # doctest: +SKIP
+    >>> write_wav(Path("clip.melody.wav"), rendering.sample_rate, rendering.stem("Melody"))
 """
 
 from __future__ import annotations
 
 import importlib.resources
+import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import mido
@@ -24,7 +35,7 @@ import numpy as np
 from scipy.io import wavfile
 
 from symbolic_v2m.errors import MissingPartError
-from symbolic_v2m.export.files import atomic_output
+from symbolic_v2m.export.files import atomic_output, write_if_changed
 from symbolic_v2m.quiet_import import quiet_import
 
 #: Environment variable naming a soundfont to use instead of the system ones.
@@ -85,6 +96,84 @@ def find_soundfont(explicit: Path | None = None) -> Path:
     raise MissingPartError(f"no General MIDI soundfont found; {_INSTALL_SOUNDFONT}")
 
 
+@dataclass(frozen=True)
+class Rendering:
+    """A MIDI file as 16-bit audio: the mix and one stem per track (by track name), all of one
+    length and scaled by one ``gain`` (so the stems add up to the mix)."""
+
+    sample_rate: int
+    mix: np.ndarray  # (S,) int16
+    stems: dict[str, np.ndarray]  # track name -> (S,) int16
+    gain: float
+
+    def stem(self, name: str) -> np.ndarray:
+        """The stem of track ``name``; silence for a track that has no notes."""
+        return self.stems.get(name, np.zeros_like(self.mix))
+
+
+def render_audio(
+    midi_path: Path, soundfont: Path | None = None, sample_rate: int = 44100
+) -> Rendering:
+    """Render ``midi_path``: every track on its own, and the mix as their sum (module doc).
+
+    The gain puts the loudest of the mix and the stems at about -1 dBFS (a stem can peak above
+    the mix where other tracks cancel it, and must not clip); silence stays silence.
+
+    Raises:
+        MissingPartError: the FluidSynth library or a soundfont is missing.
+    """
+    path = find_soundfont(soundfont)
+    midi = quiet_import("pretty_midi").PrettyMIDI(str(midi_path))
+    raw: dict[str, np.ndarray] = {}
+    for instrument in midi.instruments:
+        synthesizer, sfid = _synthesizer(path, sample_rate)
+        try:
+            samples = instrument.fluidsynth(synthesizer=synthesizer, sfid=sfid)
+        finally:
+            synthesizer.delete()
+        name = instrument.name
+        if name in raw:  # two tracks of one name (not ours): one stem
+            longer = max(len(raw[name]), len(samples))
+            raw[name] = np.pad(raw[name], (0, longer - len(raw[name])))
+            raw[name][: len(samples)] += samples
+        else:
+            raw[name] = samples
+    # pretty_midi stops one second after a track's last note; the file may end later (rests in
+    # the last bar), and every stem and the mix should cover the whole piece
+    length = round((mido.MidiFile(str(midi_path)).length + RELEASE_TAIL) * sample_rate)
+    length = max([length, *(len(w) for w in raw.values())])
+    stems = {name: np.pad(np.nan_to_num(w), (0, length - len(w))) for name, w in raw.items()}
+    mix = np.sum(list(stems.values()), axis=0) if stems else np.zeros(length)
+    peak = max([float(np.max(np.abs(w), initial=0.0)) for w in (mix, *stems.values())])
+    gain = 10 ** (PEAK_DBFS / 20) / peak if peak > 0 else 1.0
+
+    def pcm(samples: np.ndarray) -> np.ndarray:
+        return np.round(samples * gain * 32767).astype(np.int16)
+
+    return Rendering(sample_rate, pcm(mix), {n: pcm(w) for n, w in stems.items()}, gain)
+
+
+def wav_bytes(sample_rate: int, samples: np.ndarray) -> bytes:
+    """A 16-bit mono WAV file's bytes."""
+    buffer = io.BytesIO()
+    wavfile.write(buffer, sample_rate, samples)
+    return buffer.getvalue()
+
+
+def write_wav(
+    path: Path, sample_rate: int, samples: np.ndarray, only_if_changed: bool = False
+) -> bool:
+    """Write ``samples`` as a WAV at ``path`` (atomically); with ``only_if_changed``, a file
+    that already holds exactly these bytes is left alone. Returns whether it was written."""
+    path = Path(path)
+    data = wav_bytes(sample_rate, samples)
+    if only_if_changed:
+        return write_if_changed(path, data)
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
+    return True
+
+
 def render_wav(
     midi_path: Path,
     wav_path: Path,
@@ -99,25 +188,9 @@ def render_wav(
     Raises:
         MissingPartError: the FluidSynth library or a soundfont is missing.
     """
-    synthesizer, sfid = _synthesizer(find_soundfont(soundfont), sample_rate)
-    try:
-        midi = quiet_import("pretty_midi").PrettyMIDI(str(midi_path))
-        samples = midi.fluidsynth(fs=sample_rate, synthesizer=synthesizer, sfid=sfid)
-    finally:
-        synthesizer.delete()
-    # pretty_midi stops one second after the last note; the file may end later (rests in the
-    # last bar), and the WAV should cover the whole piece.
-    length = round((mido.MidiFile(str(midi_path)).length + RELEASE_TAIL) * sample_rate)
-    audio = np.zeros(max(length, samples.shape[0]))
-    audio[: samples.shape[0]] = np.nan_to_num(samples)  # pretty_midi divides silence by 0
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    if peak > 0:
-        audio *= 10 ** (PEAK_DBFS / 20) / peak
-    pcm = np.round(audio * 32767).astype(np.int16)
-    wav_path = Path(wav_path)
-    with atomic_output(wav_path) as tmp:
-        wavfile.write(tmp, sample_rate, pcm)
-    return wav_path
+    rendering = render_audio(midi_path, soundfont, sample_rate)
+    write_wav(Path(wav_path), sample_rate, rendering.mix)
+    return Path(wav_path)
 
 
 def _synthesizer(soundfont: Path, sample_rate: int) -> tuple[object, int]:

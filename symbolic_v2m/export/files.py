@@ -8,6 +8,9 @@ A failure (or Ctrl-C, or SIGTERM: the CLI turns it into an exception) while writ
 previous file, or no file, never a partial one. A folder that cannot be written (read-only,
 no permission) is found before any work; a full disk while writing is an :class:`OutputError`
 that names the file.
+
+A new output gets the permissions a plain ``open()`` would give it (``0o666`` less the umask:
+``-rw-r--r--`` under the usual umask 022); an overwritten one (``--force``) keeps its own.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -63,19 +67,18 @@ def atomic_output(path: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
 
     The temporary file keeps ``path``'s suffix so that writers that pick a format from the name
-    (matplotlib, pretty_midi) behave as they would for ``path``.
+    (matplotlib, pretty_midi) behave as they would for ``path``. The finished file has the mode
+    described in the module doc.
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(
-            prefix=f".{path.stem}.partial.", suffix=path.suffix, dir=path.parent
-        )
+        tmp = _create_temporary(path)
     except OSError as exc:
         raise _output_error(path, exc) from None
-    os.close(fd)
-    tmp = Path(name)
     try:
         yield tmp
+        if path.exists():  # --force: the file the user had keeps its permissions
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
         os.replace(tmp, path)
     except OSError as exc:
         if exc.errno not in _WRITE_ERRNOS:
@@ -84,6 +87,37 @@ def atomic_output(path: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_if_changed(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` atomically unless the file already holds exactly these bytes
+    (regeneration rewrites only the stems that changed, so a DAW keeps the others); returns
+    whether it wrote."""
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
+        return False
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
+    return True
+
+
+def _create_temporary(path: Path) -> Path:
+    """Create an empty, new temporary file beside ``path`` and return its path.
+
+    Not ``tempfile.mkstemp``: it creates the file ``0o600`` whatever the umask, and the rename
+    would hand that mode on to the output. Created ``0o666`` with ``O_EXCL``, the file gets
+    exactly what ``open()`` would give (the umask applies) without reading the umask, which
+    only ``os.umask`` can do and only by changing it for every thread.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        name = path.parent / f".{path.stem}.partial.{secrets.token_hex(4)}{path.suffix}"
+        try:
+            os.close(os.open(name, flags, 0o666))
+        except FileExistsError:
+            continue
+        return name
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name", str(path.parent))
 
 
 def _output_error(path: Path, exc: OSError) -> OutputError:

@@ -20,17 +20,23 @@ Choices that matter to readers of the file:
   louder, is kept).
 - **Score tick 0 is 0 s.** The tempo map turns into set-tempo events from the start of the file;
   a score whose first tick is elsewhere is refused rather than silently shifted.
+
+A **stem** (:func:`write_stem_midi`) is one part on its own: a type-0 file (one track, which a DAW
+drops onto one track) holding the conductor's tempo map, meters, keys and markers and the part's
+notes, named after the part and as long as the piece, so that it lines up with the others.
 """
 
 from __future__ import annotations
 
+import io
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import mido
 
 from symbolic_v2m.arrangement import Arrangement, Track
-from symbolic_v2m.export.files import atomic_output
+from symbolic_v2m.export.files import atomic_output, write_if_changed
 from symbolic_v2m.music.score import KeyChange, Note
 
 #: Resolution of the written file; the score's grid (4 ticks per quarter) maps onto it exactly.
@@ -93,6 +99,34 @@ def write_midi(arrangement: Arrangement, path: Path) -> None:
     midi = arrangement_to_midi(arrangement)
     with atomic_output(Path(path)) as tmp:
         midi.save(tmp)
+
+
+def stem_midi(arrangement: Arrangement, track: Track) -> mido.MidiFile:
+    """One track of ``arrangement`` as a type-0 file with the conductor's events (module doc)."""
+    arrangement_to_midi(replace(arrangement, tracks=(track,)))  # the full file's checks
+    score = arrangement.score
+    scale = MIDI_TICKS_PER_QUARTER // score.ticks_per_beat
+    # the title names the piece in the full file; here the one track is named after its part
+    conductor = [e for e in _conductor_events(arrangement, scale) if e[1] != _NAME]
+    midi = mido.MidiFile(type=0, ticks_per_beat=MIDI_TICKS_PER_QUARTER, charset="utf-8")
+    midi.tracks.append(_track(conductor + _note_events(track, scale), score.length * scale))
+    return midi
+
+
+def write_stem_midi(
+    arrangement: Arrangement, track: Track, path: Path, only_if_changed: bool = False
+) -> bool:
+    """Write ``track`` as a stem MIDI at ``path``, atomically; with ``only_if_changed`` a file
+    that already holds the same bytes is left alone. Returns whether it was written."""
+    midi = stem_midi(arrangement, track)
+    buffer = io.BytesIO()
+    midi.save(file=buffer)
+    data = buffer.getvalue()
+    if only_if_changed:
+        return write_if_changed(Path(path), data)
+    with atomic_output(Path(path)) as tmp:
+        tmp.write_bytes(data)
+    return True
 
 
 def _check_channels(tracks: tuple[Track, ...]) -> None:

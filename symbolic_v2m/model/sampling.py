@@ -58,6 +58,10 @@ class RowState:
     last_type: str = ""
     done: bool = False
     forced_in_bar: list[dict] = field(default_factory=list)
+    #: the families of the token being sampled, as values, filled in as each is chosen (in the
+    #: order of ``generate``: quality before root before bass), so that a :data:`LogitHook` can
+    #: make one family depend on an earlier one: a chord's root on its quality, say
+    token: dict[str, object] = field(default_factory=dict)
 
 
 #: ``hook(family, states, logits) -> logits``: a caller's own mask or bias, applied after the
@@ -336,6 +340,8 @@ def generate(
     steps = 0
     while not all(s.done for s in states) and steps < max_tokens:
         steps += 1
+        for state in states:
+            state.token = {}
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             h = model.hidden(feed_tokens, feed_ticks, cache=cache)[:, -1].float()  # (B, D)
         # 1) the type
@@ -392,6 +398,9 @@ def generate(
                 no_chord = new[:, col["quality"]] == spec.family("quality").index("N")
                 users = np.logical_and(users, ~no_chord)
             new[:, col[family]] = np.where(users, picked, 0)
+            values = spec.family(family)
+            for b in np.flatnonzero(users):
+                states[b].token[family] = values.value(int(new[b, col[family]]))
         # 3) ticks and context
         new_ticks = np.zeros(n, dtype=np.int64)
         for b, state in enumerate(states):

@@ -64,6 +64,37 @@ def scale_pitch_classes(k: Key) -> tuple[int, ...]:
     return tuple(p.pitchClass for p in m21.pitches[:7])
 
 
+def strict_pitch_classes(k: Key) -> frozenset[int]:
+    """The pitch classes ``--scale-lock strict`` allows in ``k``: the major scale for a major
+    key; for a minor key the natural minor scale plus the raised seventh (the leading tone of
+    harmonic minor), so that the dominant V and the leading-tone chord vii° exist.
+
+    This is the one definition of the strict set; every part (chords, melody, accompaniment and
+    the bass and pad derived from the chords) is held to it.
+
+    >>> sorted(strict_pitch_classes(Key(4, "minor")))  # E minor: E F# G A B C D, and D#
+    [0, 2, 3, 4, 6, 7, 9, 11]
+    """
+    pitch_classes = set(scale_pitch_classes(k))
+    if k.mode == "minor":
+        m21 = key.Key(PITCH_CLASS_NAMES[k.tonic].replace("b", "-"), k.mode)
+        pitch_classes.add(m21.getLeadingTone().pitchClass)  # the raised 7th, a semitone below
+    return frozenset(pitch_classes)
+
+
+_SHARP_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+_FLAT_NAMES = ("C", "Db", "D", "Eb", "E", "F", "Gb", "G", "Ab", "A", "Bb", "B")
+_PLAIN_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "G#", "A", "Bb", "B")  # music21's
+
+
+def pitch_class_name(pc: int, k: Key) -> str:
+    """A pitch class spelt for messages about ``k``: with sharps in a sharp key, flats in a
+    flat key, and music21's default spellings (C#, Eb, F#, G#, Bb) in C major / A minor."""
+    sharps = key.Key(PITCH_CLASS_NAMES[k.tonic].replace("b", "-"), k.mode).sharps
+    names = _SHARP_NAMES if sharps > 0 else _FLAT_NAMES if sharps < 0 else _PLAIN_NAMES
+    return names[pc % 12]
+
+
 def _from_m21_chord(root: int, bass: int, pitch_classes: set[int]) -> tuple[int, str, int]:
     quality = nearest_quality({(pc - root) % 12 for pc in pitch_classes})
     return root, quality, bass

@@ -5,9 +5,17 @@
   music21 understands) or chord symbols (``"Am F C G"``), one chord per bar, repeated to fill;
   a value prefixed ``"N:"`` applies to section N only (``"2: ii V I"``), an unprefixed one to
   every other section.
-- :func:`scale_lock_bias` is the melody's pitch bias: ``strict`` masks pitches outside the key's
-  scale unless they belong to the chord sounding at that tick (chord tones are always allowed);
-  ``soft`` lowers their logits by :data:`SOFT_PENALTY`; ``off`` does nothing.
+- :func:`scale_lock_bias` is the note stages' pitch bias. ``strict`` masks every pitch outside
+  the key's strict set (:func:`~symbolic_v2m.music.theory.strict_pitch_classes`: the major
+  scale, or natural minor plus the raised 7th), and :class:`StrictChords` holds the chord stage
+  to chords whose tones all lie in that set, so that nothing (melody, accompaniment, or the
+  bass and pad derived from the chords) leaves it; a ``--progression`` chord outside the set is
+  refused by :func:`check_strict_progression`. ``soft`` lowers the logits of pitches outside
+  the key's scale by :data:`SOFT_PENALTY`, except the sounding chord's tones, and leaves the
+  chords free; ``off`` does nothing.
+
+    >>> hook = StrictChords((KeyChange(0, 4, "minor"),), np.array([0, 16]))  # doctest: +SKIP
+    >>> Constraints(meters, hooks=(hook,))                                   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -16,10 +24,19 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
-from symbolic_v2m.music.chords import chord_pitch_classes
-from symbolic_v2m.music.score import Chord, KeyChange
-from symbolic_v2m.music.theory import Key, parse_progression, scale_pitch_classes
+from symbolic_v2m.model.sampling import RowState
+from symbolic_v2m.music.chords import NO_CHORD, QUALITY_INTERVALS, chord_pitch_classes
+from symbolic_v2m.music.score import Chord, KeyChange, Role
+from symbolic_v2m.music.theory import (
+    Key,
+    parse_progression,
+    pitch_class_name,
+    scale_pitch_classes,
+    strict_pitch_classes,
+)
+from symbolic_v2m.music.vocab import stage_spec
 from symbolic_v2m.timeline import Timeline
 
 SCALE_LOCKS = ("strict", "soft", "off")
@@ -61,28 +78,145 @@ def progression_events(
     return events
 
 
+def key_at(keys: Sequence[KeyChange], tick: int) -> KeyChange:
+    """The key sounding at ``tick``: the last change at or before it (the first key covers the
+    opening, wherever it was written)."""
+    ordered = sorted(keys, key=lambda k: k.onset)
+    current = ordered[0]
+    for change in ordered[1:]:
+        if change.onset <= tick:
+            current = change
+    return current
+
+
+def strict_set(key: KeyChange) -> frozenset[int]:
+    """The strict set of a score key (:func:`~symbolic_v2m.music.theory.strict_pitch_classes`)."""
+    return strict_pitch_classes(Key(key.tonic, key.mode))
+
+
 def scale_lock_bias(
-    mode: str, key: KeyChange, chords: Sequence[Chord], length: int
+    mode: str, keys: KeyChange | Sequence[KeyChange], chords: Sequence[Chord], length: int
 ) -> np.ndarray | None:
-    """(length, 128) additive pitch bias for the melody, or ``None`` for ``off``."""
+    """(length, 128) additive pitch bias for a note stage, or ``None`` for ``off``.
+
+    ``keys`` is one key or the key changes of the piece (each tick is judged in its own key).
+    ``strict``: ``-inf`` outside the key's strict set, chord tones included (under strict the
+    chords lie in the set anyway, and a kept chord from outside it must not let the melody out).
+    ``soft``: ``-SOFT_PENALTY`` outside the key's scale, except the sounding chord's tones.
+    """
     if mode not in SCALE_LOCKS:
         raise ValueError(f"scale lock must be one of {', '.join(SCALE_LOCKS)}")
     if mode == "off":
         return None
-    scale = set(scale_pitch_classes(Key(key.tonic, key.mode)))
-    penalty = -np.inf if mode == "strict" else -SOFT_PENALTY
+    keys = (keys,) if isinstance(keys, KeyChange) else tuple(keys)
     pcs = np.arange(128) % 12
-    outside = np.array([pc not in scale for pc in range(12)])
     bias = np.zeros((length, 128), dtype=np.float32)
-    bias[:, outside[pcs]] = penalty
-    for chord in chords:
-        tones = chord_pitch_classes(chord.root, chord.quality, chord.bass)
-        if not tones:
-            continue
-        allowed = np.isin(pcs, sorted(tones))
-        span = slice(max(chord.onset, 0), min(chord.offset, length))
-        bias[span, allowed] = 0.0
+    ordered = sorted(keys, key=lambda k: k.onset)
+    for i, key in enumerate(ordered):
+        start = 0 if i == 0 else max(key.onset, 0)
+        stop = ordered[i + 1].onset if i + 1 < len(ordered) else length
+        if mode == "strict":
+            allowed = strict_set(key)
+        else:
+            allowed = set(scale_pitch_classes(Key(key.tonic, key.mode)))
+        outside = np.array([pc not in allowed for pc in range(12)])
+        bias[start:stop, outside[pcs]] = -np.inf if mode == "strict" else -SOFT_PENALTY
+    if mode == "soft":
+        for chord in chords:
+            tones = chord_pitch_classes(chord.root, chord.quality, chord.bass)
+            if not tones:
+                continue
+            allowed = np.isin(pcs, sorted(tones))
+            span = slice(max(chord.onset, 0), min(chord.offset, length))
+            bias[span, allowed] = 0.0
     return bias
+
+
+def _fits(root: int, quality: str, allowed: frozenset[int]) -> bool:
+    return all((root + i) % 12 in allowed for i in QUALITY_INTERVALS[quality])
+
+
+class StrictChords:
+    """A :data:`~symbolic_v2m.model.LogitHook` for the chord stage under ``--scale-lock
+    strict``: every chord it lets through has all its tones, bass included, in the strict set
+    of the key at its bar.
+
+    The sampler picks a chord's quality, then its root, then its bass (``RowState.token`` holds
+    what is already chosen), so the mask goes in that order: qualities with no root that fits
+    (``aug`` in a major key, ``dim7`` there too), then the roots that fit the chosen quality,
+    then basses in the set. A no-chord (``N``) has no tones and is always allowed.
+    """
+
+    def __init__(self, keys: Sequence[KeyChange], bar_starts: np.ndarray) -> None:
+        spec = stage_spec(Role.CHORD)
+        self._quality = spec.family("quality")
+        self._root = spec.family("root")
+        self._bass = spec.family("bass")
+        #: the strict set of each bar (key changes land on bar lines)
+        self.bar_sets = [strict_set(key_at(keys, int(t))) for t in bar_starts[:-1]]
+        self._masks: dict[frozenset[int], dict[str, object]] = {}
+
+    def _masks_for(self, allowed: frozenset[int]) -> dict[str, object]:
+        """Indices to mask in each family for one strict set (computed once per key)."""
+        if allowed not in self._masks:
+            roots = {q: [r for r in range(12) if _fits(r, q, allowed)] for q in QUALITY_INTERVALS}
+            self._masks[allowed] = {
+                "quality": [self._quality.index(q) for q, fit in roots.items() if not fit],
+                "root": {
+                    q: [self._root.index(r) for r in range(12) if r not in fit]
+                    for q, fit in roots.items()
+                },
+                "bass": [self._bass.index(pc) for pc in range(12) if pc not in allowed],
+            }
+        return self._masks[allowed]
+
+    def __call__(
+        self, family: str, states: Sequence[RowState], logits: torch.Tensor
+    ) -> torch.Tensor:
+        """Mask (B, V) ``logits`` of ``family`` (only quality, root and bass are touched)."""
+        if family not in ("quality", "root", "bass"):
+            return logits
+        logits = logits.clone()
+        for b, state in enumerate(states):
+            if state.done or not 0 <= state.bar < len(self.bar_sets):
+                continue
+            masks = self._masks_for(self.bar_sets[state.bar])
+            quality = state.token.get("quality")
+            if family == "quality":
+                bad = masks["quality"]
+            elif quality is None or quality == NO_CHORD:
+                continue  # this row writes no chord now: root and bass are not used
+            else:
+                bad = masks["root"][quality] if family == "root" else masks["bass"]
+            row = logits[b].clone()
+            row[bad] = -torch.inf
+            # a row with nothing left could only come from a forced chord outside the set,
+            # which check_strict_progression refuses before generation; never sample from none
+            if torch.isfinite(row).any():
+                logits[b] = row
+        return logits
+
+
+def check_strict_progression(values: Sequence[str], key: KeyChange) -> None:
+    """Refuse a ``--progression`` chord that has a tone outside ``key``'s strict set.
+
+    Raises:
+        ValueError: naming the chord as typed, its tones outside the set, and both options.
+    """
+    k = Key(key.tonic, key.mode)
+    allowed = strict_pitch_classes(k)
+    for value in values:
+        match = _SECTION.match(value)
+        for token in (match.group(2) if match else value).split():
+            root, quality, bass = parse_progression(token, k)[0]
+            outside = sorted(chord_pitch_classes(root, quality, bass) - allowed)
+            if outside:
+                names = " and ".join(pitch_class_name(pc, k) for pc in outside)
+                raise ValueError(
+                    f"--progression {value!r}: the chord {token} has {names}, which "
+                    f"--scale-lock strict does not allow in {k.name}; use --scale-lock soft to "
+                    "keep it, or leave it out of the progression"
+                )
 
 
 #: Logit bonus for chord tones on the strong beats of a bar (the first and, in 4/4, the third):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from symbolic_v2m.model import Constraints, CPTransformer, SamplingConfig, generate
+from symbolic_v2m.model import Constraints, CPTransformer, LogitHook, SamplingConfig, generate
 from symbolic_v2m.music.score import Chord, KeyChange, Note, Role
 from symbolic_v2m.music.tokens import StageContext, TokenSequence, decode_part
 from symbolic_v2m.stages.scoring import score_candidate
@@ -33,7 +33,8 @@ class StageRequest:
     ``quality``, ``bass`` (a user's progression). ``pitch_bias`` is added to the pitch logits at
     every tick (scale lock; ``-inf`` masks). ``prompt`` is a token prefix to continue from, and
     ``end_bar`` stops generation before that bar (regenerating a span). ``keys`` replaces the
-    timeline's single key (e.g. a modulation for a regenerated span).
+    timeline's single key (e.g. a modulation for a regenerated span). ``hooks`` are extra logit
+    masks (the strict scale lock's chord mask, :class:`~.theory_constraints.StrictChords`).
     """
 
     forced_chords: dict[int, list[dict]] = field(default_factory=dict)
@@ -42,6 +43,7 @@ class StageRequest:
     prompt: np.ndarray | None = None
     end_bar: int | None = None
     keys: tuple[KeyChange, ...] | None = None
+    hooks: tuple[LogitHook, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ def write_part(
         pitch_bias=bias,
         onsets=onsets,
         forced_events=request.forced_chords if role is Role.CHORD else {},
+        hooks=request.hooks,
     )
     candidates = generate(
         model,

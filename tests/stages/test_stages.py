@@ -9,6 +9,7 @@ import torch
 from symbolic_v2m.data import load_calibration
 from symbolic_v2m.model import CPTransformer, ModelConfig
 from symbolic_v2m.music import Role
+from symbolic_v2m.music.score import KeyChange
 from symbolic_v2m.stages import StageConfig, StageRequest, write_part
 from symbolic_v2m.timeline import build_timeline
 from tests.timeline.test_timeline import _features
@@ -90,3 +91,43 @@ def test_a_given_progression_and_a_strict_scale_are_obeyed(timeline) -> None:
 def test_a_stage_refuses_another_stages_model(timeline) -> None:
     with pytest.raises(ValueError, match="melody model"):
         write_part(Role.CHORD, timeline, _model("melody"))
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        (KeyChange(0, 0, "major"),),
+        (KeyChange(0, 4, "minor"),),
+        (KeyChange(0, 10, "major"),),
+        (KeyChange(0, 6, "major"), KeyChange(16, 3, "minor")),  # a change on bar 2's line
+    ],
+    ids=["C", "Em", "Bb", "F#-to-Ebm"],
+)
+def test_the_strict_chord_mask_keeps_an_untrained_chord_model_in_the_key(timeline, keys):
+    """Every candidate's every chord (bass included) is in the strict set of its bar's key;
+    without the mask the same untrained model writes chords outside it."""
+    from symbolic_v2m.music.chords import chord_pitch_classes
+    from symbolic_v2m.stages.theory_constraints import StrictChords, key_at, strict_set
+
+    config = StageConfig(candidates=4, seed=2)
+    hook = StrictChords(keys, timeline.bar_starts)
+    masked = write_part(
+        Role.CHORD, timeline, _model("chord"), request=StageRequest(keys=keys, hooks=(hook,)),
+        config=config,
+    )  # fmt: skip
+    free = write_part(
+        Role.CHORD, timeline, _model("chord"), request=StageRequest(keys=keys), config=config
+    )
+
+    def outside(candidates) -> int:
+        return sum(
+            bool(chord_pitch_classes(c.root, c.quality, c.bass) - strict_set(key_at(keys, c.onset)))
+            for events in candidates
+            for c in events
+        )
+
+    assert sum(len(events) for events in masked.candidates) >= 8
+    assert outside(masked.candidates) == 0
+    assert outside(free.candidates) > 0
+    # the root and bass are chosen knowing the quality: no candidate needed a forced fallback
+    assert all(c.quality == "N" or c.root is not None for e in masked.candidates for c in e)

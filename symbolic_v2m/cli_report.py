@@ -1,0 +1,105 @@
+"""What the command line prints: short text reports of analyses, compositions, evaluations
+and datasets (the library returns data; turning it into lines is the CLI's job)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from symbolic_v2m.video import VideoFeatures
+
+
+def analysis_summary(features: VideoFeatures) -> str:
+    """A short human-readable report of an analysis."""
+    info = features.info
+    speed = features.flow_speed
+    hard = features.hard_cuts
+    fades = [c for c in features.cuts if c.kind == "fade"]
+    lines = [
+        f"{info.path}",
+        f"  duration    {info.duration:.2f} s, {info.frame_count} frames, "
+        f"{float(info.fps):.3f} fps{' (variable)' if info.variable_frame_rate else ''}",
+        f"  resolution  {info.width}x{info.height}"
+        + (f" (rotated {info.rotation} deg)" if info.rotation else "")
+        + f", analysed at {info.analysis_width}x{info.analysis_height}",
+        f"  cuts        {len(hard)}"
+        + (": " + ", ".join(f"{c.time:.2f}s" for c in hard) if hard else ""),
+    ]
+    if fades:
+        lines.append("  fades       " + ", ".join(f"{c.time:.2f}s" for c in fades))
+    if speed:
+        lines.append(
+            f"  motion      mean {sum(speed) / len(speed):.3f} diag/s, "
+            f"max {max(speed):.3f} diag/s, "
+            f"{len(features.beats)} visual beats"
+        )
+    tempo = features.visual_tempo
+    lines.append(
+        f"  visual tempo {tempo:.1f} BPM (confidence {features.tempo_confidence:.2f})"
+        if tempo
+        else "  visual tempo none found (too short or no motion accents)"
+    )
+    return "\n".join(lines)
+
+
+def composition_report(video: Path, result) -> list[str]:  # noqa: ANN001 - ComposeResult
+    """The plan of a composition (bars, key, tempo, cuts, mood, time per phase), its warnings
+    and the files it wrote."""
+    timeline = result.timeline
+    on_downbeat = sum(c.on_downbeat for c in timeline.cuts)
+    tempi = [q for _, q in timeline.tempo.tempo_changes()]
+    lines = [
+        f"{video}: {timeline.duration:.2f} s -> {len(timeline.meters)} bars, "
+        f"{timeline.key.name}, {min(tempi):.0f}-{max(tempi):.0f} BPM (base "
+        f"{timeline.base_qpm:.1f}), {len(timeline.sections)} sections",
+        f"  cuts on downbeats {on_downbeat}/{len(timeline.cuts)}; mood "
+        f"{timeline.mood.mode} (valence {timeline.mood.valence:.2f}, arousal "
+        f"{timeline.mood.arousal:.2f})",
+        "  time " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()),
+    ]
+    return lines + outcome_lines(result.warnings, result.files.values())
+
+
+def outcome_lines(warnings, files) -> list[str]:  # noqa: ANN001 - iterables of str, Path
+    """A job's warnings (indented) and the files it wrote."""
+    return [f"  warning: {w}" for w in warnings] + [f"wrote {path}" for path in files]
+
+
+def format_evaluation(report) -> str:  # noqa: ANN001 - Evaluation, imported lazily
+    """The evaluation as aligned text tables."""
+    lines = [f"music ({report.midi})"]
+    if report.reference:
+        lines[0] += f"  vs {report.reference_name} ({report.reference_size} pieces)"
+        lines.append(f"  {'metric':<28}{'ours':>10}{'reference':>11}{'gap':>10}")
+        for name, value in report.music.items():
+            ref = report.reference.get(name, float("nan"))
+            lines.append(f"  {name:<28}{value:>10.3f}{ref:>11.3f}{value - ref:>+10.3f}")
+    else:
+        lines += [f"  {name:<28}{value:>10.3f}" for name, value in report.music.items()]
+    for title, group in (("video fit", report.video_fit), ("control adherence", report.adherence)):
+        if group:
+            lines.append(title)
+            lines += [f"  {name:<28}{value:>10.3f}" for name, value in group.items()]
+    return "\n".join(lines)
+
+
+def format_dataset_stats(stats) -> str:  # noqa: ANN001 - DatasetStats, imported lazily
+    """The statistics as a table: one row per split and stage."""
+    lines = [
+        f"corpus {stats.corpus}, representation {stats.representation}, "
+        f"{stats.excluded} excluded, {stats.skipped} skipped",
+        f"{'split':6s} {'stage':14s} {'songs':>5s} {'bars':>7s} {'tokens':>10s} "
+        f"{'events':>9s} {'ev/bar':>6s} {'dens4/4':>7s} {'strength':>8s}",
+    ]
+    for split, stages in stats.by_split.items():
+        for role, s in stages.items():
+            hist = s["density"].get("4/4", [])
+            mean_density = (
+                sum(i * n for i, n in enumerate(hist)) / sum(hist) if hist and sum(hist) else 0.0
+            )
+            strength = f"{s['strength_mean']:.2f}" if "strength_mean" in s else "-"
+            lines.append(
+                f"{split:6s} {role:14s} {s['songs']:5d} {s['bars']:7d} {s['tokens']:10,d} "
+                f"{s['events']:9,d} {s['notes_per_bar_mean']:6.2f} {mean_density:7.2f} "
+                f"{strength:>8s}"
+            )
+    return "\n".join(lines)

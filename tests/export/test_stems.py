@@ -1,0 +1,163 @@
+"""Stems for a DAW: one WAV and one single-track MIDI per track, judged from the files.
+
+They line up (same sample rate, same length, from 0 s; the same tempo map), add up to the mixed
+WAV, and ``regenerate`` rewrites exactly the stems that changed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import mido
+import numpy as np
+import pretty_midi
+import pytest
+from scipy.io import wavfile
+
+from symbolic_v2m.cli import main
+from symbolic_v2m.export import find_soundfont, render_audio
+from symbolic_v2m.project import load_project
+
+ROLES = ("melody", "accompaniment", "bass", "pad", "percussion")  # the cinematic style's tracks
+#: The sum of the stems may differ from the mix by the rounding of each to 16 bits: at most half
+#: a least significant bit per stem and half for the mix, i.e. 3 LSB for five stems (-80 dBFS).
+TOLERANCE_LSB = (len(ROLES) + 1) // 2
+
+
+def _audio_available() -> bool:
+    try:
+        find_soundfont()
+        import fluidsynth  # noqa: F401
+    except Exception:  # noqa: BLE001 - any reason means no audio here
+        return False
+    return True
+
+
+pytestmark = pytest.mark.skipif(not _audio_available(), reason="FluidSynth or a soundfont missing")
+
+
+@pytest.fixture(scope="module")
+def with_stems(speed_clip, tiny_weights, tmp_path_factory) -> Path:
+    """``compose --only midi,wav,project,stems``, as a user types it; the output folder."""
+    out = tmp_path_factory.mktemp("stems")
+    argv = ["compose", str(speed_clip.path), "--out", str(out), "--weights", str(tiny_weights)]
+    assert main([*argv, "--only", "midi,wav,project,stems", "--candidates", "1", "-q"]) == 0
+    return out
+
+
+def _read_wav(path: Path) -> tuple[int, np.ndarray]:
+    rate, samples = wavfile.read(path)
+    assert samples.dtype == np.int16 and samples.ndim == 1, path
+    return rate, samples.astype(np.int64)
+
+
+def _notes(instrument: pretty_midi.Instrument) -> list[tuple[float, float, int, int]]:
+    return sorted(
+        (round(n.start, 4), round(n.end, 4), n.pitch, n.velocity) for n in instrument.notes
+    )
+
+
+def test_one_wav_and_one_midi_per_track_named_for_the_part(with_stems, speed_clip) -> None:
+    stem = speed_clip.path.stem
+    names = {p.name for p in with_stems.iterdir()}
+    expected = {f"{stem}.{role}.{fmt}" for role in ROLES for fmt in ("wav", "mid")}
+    assert expected <= names
+    assert {f"{stem}.mid", f"{stem}.wav", f"{stem}.v2m.json"} <= names
+    outputs = load_project(with_stems / f"{stem}.v2m.json").outputs
+    assert outputs["stem.melody.wav"] == f"{stem}.melody.wav"
+
+
+def test_stem_wavs_line_up_and_add_up_to_the_mix(with_stems, speed_clip) -> None:
+    stem = speed_clip.path.stem
+    rate, mix = _read_wav(with_stems / f"{stem}.wav")
+    total = np.zeros_like(mix)
+    for role in ROLES:
+        stem_rate, samples = _read_wav(with_stems / f"{stem}.{role}.wav")
+        assert stem_rate == rate and len(samples) == len(mix), role  # one timeline, from 0 s
+        assert np.abs(samples).max() > 100, f"{role} is silent"
+        total += samples
+    assert np.abs(mix).max() > 1000
+    assert np.abs(total - mix).max() <= TOLERANCE_LSB
+
+
+def test_a_stem_midi_holds_one_part_on_the_full_tempo_map(with_stems, speed_clip) -> None:
+    stem = speed_clip.path.stem
+    full_path = with_stems / f"{stem}.mid"
+    full = pretty_midi.PrettyMIDI(str(full_path))
+    for role in ROLES:
+        path = with_stems / f"{stem}.{role}.mid"
+        midi = mido.MidiFile(str(path))
+        assert midi.type == 0 and len(midi.tracks) == 1, role  # one track for one DAW track
+        assert midi.length == pytest.approx(mido.MidiFile(str(full_path)).length)
+        part = pretty_midi.PrettyMIDI(str(path))
+        for got, want in zip(part.get_tempo_changes(), full.get_tempo_changes(), strict=True):
+            assert np.allclose(got, want), role
+        assert [(t.numerator, t.denominator, round(t.time, 4)) for t in
+                part.time_signature_changes] == [(t.numerator, t.denominator, round(t.time, 4))
+                                                 for t in full.time_signature_changes]  # fmt: skip
+        # pretty_midi lists beats up to the last note, which differs per part: a prefix
+        beats = part.get_beats()
+        assert np.allclose(beats, full.get_beats()[: len(beats)])
+        (instrument,) = part.instruments
+        original = next(i for i in full.instruments if i.name == instrument.name)
+        assert instrument.name.lower() == role
+        assert (instrument.program, instrument.is_drum) == (original.program, original.is_drum)
+        assert _notes(instrument) == _notes(original) and instrument.notes
+
+
+def test_a_stem_wav_is_its_midi_rendered_with_the_same_sounds(with_stems, speed_clip) -> None:
+    """The melody stem's MIDI rendered on its own sounds like the melody stem's WAV (the same
+    soundfont, rate and timing; only the level differs, the stems share the mix's gain)."""
+    stem = speed_clip.path.stem
+    rendering = render_audio(with_stems / f"{stem}.melody.mid")
+    _, wav = _read_wav(with_stems / f"{stem}.melody.wav")
+    alone = rendering.mix.astype(np.float64)
+    assert len(alone) == len(wav)
+    correlation = np.dot(alone, wav) / (np.linalg.norm(alone) * np.linalg.norm(wav))
+    assert correlation > 0.999
+
+
+def test_regenerate_rewrites_the_stems_that_changed(with_stems, speed_clip, tmp_path) -> None:
+    stem = speed_clip.path.stem
+    work = tmp_path / "work"
+    shutil.copytree(with_stems, work)
+    files = {role: (work / f"{stem}.{role}.mid", work / f"{stem}.{role}.wav") for role in ROLES}
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for pair in files.values() for p in pair}
+    project = work / f"{stem}.v2m.json"
+    argv = ["regenerate", str(project), "--stage", "melody", "--keep", "--bars", "2-3"]
+    assert main([*argv, "--seed", "3", "-q"]) == 0
+
+    def rewritten(path: Path) -> bool:
+        data, mtime = before[path]
+        if path.read_bytes() == data:
+            assert path.stat().st_mtime_ns == mtime, f"{path.name} rewritten unchanged"
+            return False
+        return True
+
+    # the MIDI stems: the melody's, and no other (the accompaniment was kept; bass, pad and
+    # percussion come from the chords, the accompaniment and the video)
+    assert [r for r in ROLES if rewritten(files[r][0])] == ["melody"]
+    # the WAV stems share the mix's gain: the melody's, or every one when the level moved
+    changed = [r for r in ROLES if rewritten(files[r][1])]
+    assert changed in (["melody"], list(ROLES))
+    rate, mix = _read_wav(work / f"{stem}.wav")
+    total = sum(_read_wav(files[r][1])[1] for r in ROLES)
+    assert np.abs(total - mix).max() <= TOLERANCE_LSB
+    # --only midi: the stem MIDIs follow, the audio (mix and stems) is left as it was
+    wavs = {r: files[r][1].read_bytes() for r in ROLES}
+    assert main(["regenerate", str(project), "--stage", "melody", "--only", "midi", "-q"]) == 0
+    assert rewritten(files["melody"][0])
+    assert {r: files[r][1].read_bytes() for r in ROLES} == wavs
+
+
+def test_stems_are_not_in_the_default_set_but_in_all(tmp_path, capsys) -> None:
+    from symbolic_v2m.compose import DEFAULT_OUTPUTS, OUTPUTS, ComposeConfig
+
+    assert "stems" not in ComposeConfig().outputs == DEFAULT_OUTPUTS
+    assert "stems" in OUTPUTS
+    missing = tmp_path / "nope.mp4"
+    assert main(["compose", str(missing), "--only", "all", "--out", str(tmp_path / "o")]) == 1
+    assert "nope.mp4" in capsys.readouterr().err  # accepted: stopped by the missing video
+    assert main(["compose", str(missing), "--only", "midi,stem"]) == 2
+    assert "--only" in capsys.readouterr().err
