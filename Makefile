@@ -20,7 +20,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.setup-stamp
 DEMO_DIR ?= demo_out
 
-.PHONY: setup system-deps demo test bench clean
+.PHONY: setup system-deps demo test fuzz bench clean
 
 setup: system-deps $(STAMP)
 
@@ -57,6 +57,11 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q -rs tests
+
+# new random inputs for the property and fuzz tests each run (make test repeats the same ones)
+fuzz: setup
+	HYPOTHESIS_PROFILE=explore $(BIN)/python -m pytest -q -rs tests/reliability/test_fuzz_readers.py \
+		tests/music/test_tokens.py tests/timeline/test_timeline.py tests/export/test_score_notation.py
 
 bench: setup
 	$(BIN)/python bench/speed.py

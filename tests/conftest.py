@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 
 from symbolic_v2m.compose import ComposeConfig, compose
 from symbolic_v2m.model import CPTransformer, ModelConfig, save_model
 from symbolic_v2m.video.synthetic import SyntheticClip, SyntheticShot, write_synthetic_clip
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+# `make test` draws the same examples every run, so a red CI is the change's doing and can be
+# rerun; `make fuzz` (HYPOTHESIS_PROFILE=explore) draws new ones each time, to find new bugs.
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

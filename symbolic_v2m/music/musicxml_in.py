@@ -34,6 +34,7 @@ timewise MusicXML file, one music21 cannot parse, one without parts, and more th
 
 from __future__ import annotations
 
+import re
 import warnings
 import xml.etree.ElementTree as ET
 import zipfile
@@ -57,6 +58,12 @@ from symbolic_v2m.music.edited import (
 #: objects per element, about a second per MiB, and our own export writes a few hundred KiB per
 #: minute of music.
 MAX_FILE_BYTES = 64 << 20
+#: The most beats (and the smallest note value) a time signature may have. music21 builds a beat
+#: hierarchy for every meter it reads: ``<beats>99999999</beats>`` took it 100 s and 9 GB before
+#: it gave up, so absurd meters are refused before music21 sees them.
+MAX_METER_BEATS = 64
+MAX_BEAT_TYPE = 64
+_METER_FIELD = re.compile(rb"<(beats|beat-type)(?:\s[^>]*)?>([^<]*)</\1>")
 
 
 def read_musicxml_edit(path: Path | str) -> EditedPiece:
@@ -67,7 +74,9 @@ def read_musicxml_edit(path: Path | str) -> EditedPiece:
             message names the file and the problem.
     """
     path = Path(path)
-    score = _parse(_xml_bytes(path), path)
+    data = _xml_bytes(path)
+    _check_meters(data, path)
+    score = _parse(data, path)
     parts = list(score.parts)
     if not parts:
         raise InputError(f"{path}: a MusicXML file without parts (no music to read)")
@@ -125,6 +134,25 @@ def _xml_bytes(path: Path) -> bytes:
             "MusicXML (.musicxml or .mxl) from the notation program"
         )
     return data
+
+
+def _check_meters(data: bytes, path: Path) -> None:
+    """Refuse a time signature music21 would choke on (see :data:`MAX_METER_BEATS`). Additive
+    meters (``<beats>3+2</beats>``) are summed, as music21 does."""
+    for match in _METER_FIELD.finditer(data):
+        field, text = match.group(1).decode(), match.group(2).decode("utf-8", "replace").strip()
+        terms = text.split("+")
+        if not all(term.strip().isdigit() for term in terms):
+            raise InputError(
+                f"{path}: a time signature with <{field}>{text[:20]}</{field}>: not a whole number"
+            )
+        value = sum(int(term) for term in terms)
+        limit = MAX_METER_BEATS if field == "beats" else MAX_BEAT_TYPE
+        if not 1 <= value <= limit:
+            raise InputError(
+                f"{path}: a time signature with <{field}>{text[:20]}</{field}>: a meter needs "
+                f"1 to {limit} there"
+            )
 
 
 def _unpacked(path: Path) -> bytes:

@@ -370,6 +370,29 @@ def test_a_note_of_absurd_length_reads_as_the_longest_duration(tmp_path) -> None
     assert imported.parts["melody"][0].duration == max(DURATIONS)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [("beats", "99999999", "1 to 64"), ("beats", "1e308", "not a whole number"),
+     ("beat-type", "0", "1 to 64"), ("beats", "3+2", None)],
+)  # fmt: skip
+def test_an_absurd_meter_is_refused_before_music21_reads_it(tmp_path, field, value, problem):
+    # music21 spent 100 s and 9 GB on <beats>99999999</beats> (found by the fuzz test, and CI's
+    # machine was killed for memory); an additive meter is still read
+    score = _score()
+    path = tmp_path / "ours.musicxml"
+    write_musicxml(arrange(score, "piano"), path)
+    text = path.read_text()
+    start = text.index(f"<{field}>") + len(f"<{field}>")
+    path.write_text(text[:start] + value + text[text.index("<", start) :])
+    if problem is None:
+        imported = read_edited(path, score, _tracks(score), SCALE, expect=MUSICXML)
+        assert imported.parts["melody"]
+        return
+    with pytest.raises(InputError, match=problem) as err:
+        read_edited(path, score, _tracks(score), SCALE, expect=MUSICXML)
+    assert str(err.value).startswith(f"{path}: a time signature with <{field}>{value}</{field}>")
+
+
 def _mxl_bomb(path: Path) -> None:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("score.musicxml", b" " * (65 << 20))
