@@ -51,6 +51,7 @@ from symbolic_v2m.music.edited import (
     bar_index,
     place_edit,
 )
+from symbolic_v2m.music.input_file import read_input_file
 from symbolic_v2m.music.score import Note, Score
 
 #: Larger files are refused: a soundtrack's MIDI is kilobytes, and mido builds a Python object
@@ -117,20 +118,7 @@ def read_midi(path: Path | str) -> MidiData:
 def _load(path: Path):  # -> (mido.MidiFile, int, bool, tuple[str, ...])
     """The file parsed and checked (see :func:`read_midi`), conductor events on the first
     track: the mido file, its latest tick, whether it has a tempo event, its empty named tracks."""
-    if not path.is_file():
-        raise InputError(f"{path}: MIDI file not found")
-    size = path.stat().st_size
-    if size == 0:
-        raise InputError(f"{path}: empty file (0 bytes), not a MIDI file")
-    if size > MAX_FILE_BYTES:
-        raise InputError(
-            f"{path}: {size / (1 << 20):.1f} MiB is too large for a MIDI file here "
-            f"(the limit is {MAX_FILE_BYTES >> 20} MiB)"
-        )
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    data = read_input_file(path, "MIDI", MAX_FILE_BYTES)
     midi_file = _parse(data, path)
     max_tick, has_tempo, empty = _check_events(midi_file, path)
     return midi_file, max_tick, has_tempo, empty

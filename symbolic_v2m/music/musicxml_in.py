@@ -53,6 +53,7 @@ from symbolic_v2m.music.edited import (
     EditedPiece,
     bar_index,
 )
+from symbolic_v2m.music.input_file import read_input_file
 
 #: Larger files (or .mxl archives that unpack to more) are refused: music21 builds several Python
 #: objects per element, about a second per MiB, and our own export writes a few hundred KiB per
@@ -106,20 +107,7 @@ def _first_line(exc: Exception) -> str:
 def _xml_bytes(path: Path) -> bytes:
     """The file's MusicXML text, from the file itself or from inside a compressed .mxl (by its
     content, whatever its name), checked for size and kind."""
-    if not path.is_file():
-        raise InputError(f"{path}: MusicXML file not found")
-    size = path.stat().st_size
-    if size == 0:
-        raise InputError(f"{path}: empty file (0 bytes), not a MusicXML file")
-    if size > MAX_FILE_BYTES:
-        raise InputError(
-            f"{path}: {size / (1 << 20):.1f} MiB is too large for a MusicXML file here (the limit "
-            f"is {MAX_FILE_BYTES >> 20} MiB)"
-        )
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    data = read_input_file(path, "MusicXML", MAX_FILE_BYTES)
     if data[:4] == b"PK\x03\x04":
         data = _unpacked(path)
     head = data[: 64 << 10]
