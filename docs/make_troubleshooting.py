@@ -114,6 +114,13 @@ CASES = (
          "Under --scale-lock strict every note of every track stays in the key (in a minor key: "
          "natural minor and the raised 7th), the chords included. Keep a chord from outside "
          "with --scale-lock soft, or leave it out of the progression."),
+    Case("The soundfont cannot be loaded",
+         lambda f: (_clip(f), (f / "broken.sf2").write_bytes(b"not a soundfont" * 64)),
+         ("compose", "clip.mp4", "--soundfont", "broken.sf2"),
+         "FluidSynth reads SoundFont 2 files (.sf2, and .sf3 when built with libsndfile): the "
+         "file is damaged, or of another kind (a .dls or .sfz). Nothing was analysed or written. "
+         "Give a General MIDI soundfont, or leave --soundfont out to use the one installed "
+         "(`symbolic-v2m doctor` shows which)."),
     Case("The project file is from a newer version", _project_newer,
          ("regenerate", "clip.v2m.json", "--bars", "1-2"),
          "The project was written by a newer symbolic-v2m: upgrade this one to edit it."),
@@ -167,8 +174,10 @@ def render() -> str:
         "",
         "Exit status: 0 done, 1 a problem with an input or output (one line: `error: FILE: ...`),",
         "2 a bad option value (the option is named), 130 interrupted (Ctrl-C), 143 terminated",
-        "(SIGTERM). An interrupted or failed run leaves no half-written files, and existing files",
-        "are never overwritten without `--force`. Add `--debug` (before the command) for a full",
+        "(SIGTERM). An interrupted or failed run changes nothing in the output folder (the new",
+        "files replace the old ones all together, at the end), and existing files are never",
+        "overwritten without `--force`; the line printed on Ctrl-C says whether the new set had",
+        "already been put in place. Add `--debug` (before the command) for a full",
         "traceback. `symbolic-v2m doctor` lists the system parts found and what a missing one",
         "disables (FluidSynth or a soundfont: no WAV or MP4, everything else is still written).",
         "",

@@ -9,11 +9,12 @@ Errors a user can fix print one line (``error: ...``) and exit 1; usage errors e
 from __future__ import annotations
 
 import logging
+import shutil
 import signal
 import sys
 import threading
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -138,6 +139,53 @@ class _progress_bar:  # noqa: N801 - used like a function in a with-statement
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class _phase_display:  # noqa: N801 - used like a function in a with-statement
+    """The progress of a whole run on an interactive terminal (nothing otherwise): one tqdm bar
+    per phase, named as :data:`~symbolic_v2m.progress.PHASES` names it, with the phase's unit,
+    the time spent in it and an estimate of what is left; yields the library's callback."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.bar = None
+        self.phase: str | None = None
+
+    def __enter__(self):  # noqa: ANN204
+        if not self.enabled:
+            return None
+        from tqdm import tqdm
+
+        from symbolic_v2m.progress import PHASES
+
+        def update(phase: str, done: float, total: float) -> None:
+            if phase != self.phase:
+                self._close()
+                unit = PHASES[phase].unit
+                self.phase = phase
+                self.bar = tqdm(
+                    total=total,
+                    desc=phase,
+                    leave=False,
+                    # a terminal that reports no width (some pseudo-terminals) would get no bar
+                    ncols=shutil.get_terminal_size().columns,
+                    bar_format="{desc} {bar} {n:.0f}/{total:.0f} "
+                    + unit
+                    + " [{elapsed}<{remaining}]",
+                )
+            self.bar.total = total
+            self.bar.n = done
+            self.bar.refresh()
+
+        return update
+
+    def _close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __exit__(self, *exc: object) -> None:
+        self._close()
 
 
 def _set_threads(threads: int | None) -> None:
@@ -287,8 +335,10 @@ def compose(
         config = replace(config, chord_tone_bonus=chord_tone_bonus)
     _set_threads(threads)
     out_dir = out_dir or Path("out") / video.stem
-    with _progress_bar(enabled=not quiet) as progress:
-        result = run_compose(video, out_dir, config, force=force, progress=progress)
+    with _phase_display(enabled=not quiet) as progress:
+        result = run_compose(
+            video, out_dir, config, force=force, progress=progress, on_commit=_on_commit()
+        )
     if not quiet:
         click.echo("\n".join(composition_report(video, result)))
 
@@ -393,7 +443,8 @@ def regenerate(
         device=device,
     )
     _set_threads(threads)
-    result = run_regenerate(project, request)
+    with _phase_display(enabled=not quiet) as progress:
+        result = run_regenerate(project, request, on_commit=_on_commit(), progress=progress)
     if quiet:
         return
     verb = "reverted" if revert else "regenerated"
@@ -734,6 +785,22 @@ def _run_training(config, stage: str, out_dir: Path, quiet: bool, run_training) 
         )
 
 
+@dataclass
+class _Run:
+    """What the CLI's last line depends on when a signal ends the run: whether the command had
+    already replaced its outputs (the library calls :meth:`commit` the moment it has)."""
+
+    committed: bool = False
+
+    def commit(self) -> None:
+        self.committed = True
+
+
+def _on_commit() -> Callable[[], None] | None:
+    run = click.get_current_context().find_object(_Run)
+    return run.commit if run is not None else None
+
+
 class Stopped(BaseException):
     """SIGINT (Ctrl-C) or SIGTERM, raised in the main thread so that every ``finally`` runs:
     temporary outputs are removed and ffmpeg children reaped. A BaseException, like
@@ -772,8 +839,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(args: list[str]) -> int:
     debug = "--debug" in args
+    run = _Run()
     try:
-        app.main(args=args, prog_name="symbolic-v2m", standalone_mode=False)
+        app.main(args=args, prog_name="symbolic-v2m", standalone_mode=False, obj=run)
     except click.exceptions.Exit as done:
         return done.exit_code
     except click.ClickException as err:  # usage errors: click formats them (exit 2)
@@ -783,11 +851,11 @@ def _main(args: list[str]) -> int:
         click.echo("aborted", err=True)
         return 130
     except KeyboardInterrupt:  # a SIGINT that arrived before our handler was set
-        click.echo("interrupted: no partial outputs were left", err=True)
+        click.echo(_stopped_line("interrupted", run), err=True)
         return 130
     except Stopped as stop:
         code, what = _STOPS[stop.signum]
-        click.echo(f"{what}: no partial outputs were left", err=True)
+        click.echo(_stopped_line(what, run), err=True)
         return code
     except V2MError as err:
         if debug:
@@ -803,6 +871,12 @@ def _main(args: list[str]) -> int:
         )
         return 1
     return 0
+
+
+def _stopped_line(what: str, run: _Run) -> str:
+    if run.committed:
+        return f"{what} after the outputs were written: the folder holds the complete new set"
+    return f"{what}: nothing was changed (no partial outputs were left)"
 
 
 if __name__ == "__main__":

@@ -43,20 +43,46 @@ def analysis_summary(features: VideoFeatures) -> str:
 
 def composition_report(video: Path, result) -> list[str]:  # noqa: ANN001 - ComposeResult
     """The plan of a composition (bars, key, tempo, cuts, mood, time per phase), its warnings
-    and the files it wrote."""
+    and the files it wrote, in the words a person would use (``1 section``, ``104 BPM`` for a
+    steady tempo, ``no cuts``)."""
+    from symbolic_v2m.music.theory import spelled_key_name
+
     timeline = result.timeline
-    on_downbeat = sum(c.on_downbeat for c in timeline.cuts)
-    tempi = [q for _, q in timeline.tempo.tempo_changes()]
+    key = spelled_key_name(timeline.key.tonic, timeline.key.mode)
     lines = [
-        f"{video}: {timeline.duration:.2f} s -> {len(timeline.meters)} bars, "
-        f"{timeline.key.name}, {min(tempi):.0f}-{max(tempi):.0f} BPM (base "
-        f"{timeline.base_qpm:.1f}), {len(timeline.sections)} sections",
-        f"  cuts on downbeats {on_downbeat}/{len(timeline.cuts)}; mood "
-        f"{timeline.mood.mode} (valence {timeline.mood.valence:.2f}, arousal "
-        f"{timeline.mood.arousal:.2f})",
+        f"{video}: {timeline.duration:.2f} s -> {_count(len(timeline.meters), 'bar')}, {key}, "
+        f"{tempo_words(timeline)}, {_count(len(timeline.sections), 'section')}",
+        f"  {cut_words(timeline)}; mood {timeline.mood.mode} (valence "
+        f"{timeline.mood.valence:.2f}, arousal {timeline.mood.arousal:.2f})",
         "  time " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()),
     ]
     return lines + outcome_lines(result.warnings, result.files.values())
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def tempo_words(timeline) -> str:  # noqa: ANN001 - Timeline
+    """``104 BPM`` when the tempo map holds one tempo (as rounded for reading), else the range
+    ``96-112 BPM``."""
+    tempi = [round(q) for _, q in timeline.tempo.tempo_changes()]
+    low, high = min(tempi), max(tempi)
+    return f"{low} BPM" if low == high else f"{low}-{high} BPM"
+
+
+def cut_words(timeline) -> str:  # noqa: ANN001 - Timeline
+    """The cuts and how many of them the tempo map put on a downbeat: ``no cuts``, ``1 cut, on
+    a downbeat``, ``4 cuts, all on downbeats``, ``4 cuts, 3 on downbeats``."""
+    cuts = len(timeline.cuts)
+    on = sum(c.on_downbeat for c in timeline.cuts)
+    if cuts == 0:
+        return "no cuts"
+    if cuts == 1:
+        return "1 cut, " + ("on a downbeat" if on else "not on a downbeat")
+    if on == cuts:
+        return f"{cuts} cuts, all on downbeats"
+    return f"{cuts} cuts, {'none' if on == 0 else on} on downbeats"
 
 
 def outcome_lines(warnings, files) -> list[str]:  # noqa: ANN001 - iterables of str, Path

@@ -21,7 +21,9 @@ from symbolic_v2m.arrangement import Arrangement, Marker, arrange, track_roles
 from symbolic_v2m.data import load_calibration, representation_fingerprint
 from symbolic_v2m.errors import ConfigError, MissingPartError
 from symbolic_v2m.export import (
+    OutputSet,
     check_outputs,
+    check_soundfont,
     mux_audio,
     render_audio,
     write_midi,
@@ -34,6 +36,7 @@ from symbolic_v2m.model import SamplingConfig, default_weights_path, load_model,
 from symbolic_v2m.music.chords import chord_pitch_classes
 from symbolic_v2m.music.score import KeyChange, Role, Score, TimeSignature, clip_notes
 from symbolic_v2m.music.vocab import DURATIONS
+from symbolic_v2m.progress import STAGE_PHASES, Progress, for_phase
 from symbolic_v2m.project import Project, file_sha256, score_to_dict, timeline_to_dict
 from symbolic_v2m.stages import StageConfig, StageRequest, write_part
 from symbolic_v2m.stages.theory_constraints import (
@@ -175,10 +178,15 @@ def compose(
     out_dir: Path,
     config: ComposeConfig = ComposeConfig(),
     force: bool = False,
-    progress: Callable[[float, float], None] | None = None,
+    progress: Progress | None = None,
     features: VideoFeatures | None = None,
+    on_commit: Callable[[], None] | None = None,
 ) -> ComposeResult:
-    """Compose a soundtrack for ``video`` into ``out_dir`` (see the module doc)."""
+    """Compose a soundtrack for ``video`` into ``out_dir`` (see the module doc).
+
+    The outputs replace the folder's previous set all together or not at all
+    (:class:`~symbolic_v2m.export.OutputSet`); ``on_commit`` is called the moment they have.
+    ``progress(phase, done, total)`` follows every phase (:mod:`symbolic_v2m.progress`)."""
     video = Path(video)
     unknown = set(config.outputs) - set(OUTPUTS)
     if unknown:
@@ -189,13 +197,14 @@ def compose(
         raise ConfigError(str(exc)) from None
     paths = output_paths(video, Path(out_dir), config.outputs, roles)
     check_outputs(paths.values(), force, inputs=[video])
-    timeline_config = _timeline_config(config)
     timings: dict[str, float] = {}
     warnings: list[str] = []
+    _check_soundfont(config.soundfont, paths, warnings)
+    timeline_config = _timeline_config(config)
 
     started = time.perf_counter()
     if features is None:
-        features = analyze_video(video, config.analysis, progress)
+        features = analyze_video(video, config.analysis, for_phase(progress, "analysing"))
     timings["analysis"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -223,6 +232,7 @@ def compose(
             melody=parts.get(Role.MELODY, ()),
             request=_request(role, config, timeline, parts),
             config=StageConfig(stage_config.candidates, stage_config.sampling, seed),
+            progress=for_phase(progress, STAGE_PHASES[role.value]),
         )
         parts[role] = result.events
         timings[f"generate_{role.value}"] = time.perf_counter() - started
@@ -239,29 +249,54 @@ def compose(
     ).normalised()
     arrangement = _arrangement(score, timeline, config, video.stem)
     timings["arrangement"] = time.perf_counter() - started
-    written = _export(arrangement, features, video, paths, config, warnings, timings)
-
-    if "project" in paths:
-        project = Project(
-            video={
-                "path": str(video.resolve()),
-                "name": video.name,
-                "size": video.stat().st_size,
-                "sha256": file_sha256(video),
-                "duration": features.info.duration,
-            },
-            options=_options(config),
-            features=features.to_dict(),
-            timeline=timeline_to_dict(timeline),
-            score=score_to_dict(score),
-            models={"representation": representation_fingerprint(), **models},
-            seeds=seeds,
-            outputs={k: p.name for k, p in written.items()},
-            tracks=_tracks(arrangement),
+    with OutputSet(paths) as outputs:
+        produced = _export(
+            arrangement, features, video, outputs, config, warnings, timings, progress
         )
-        project.save(paths["project"])
-        written["project"] = paths["project"]
-    return ComposeResult(written, timeline, score, timings, tuple(warnings))
+        if "project" in paths:
+            project = Project(
+                video={
+                    "path": str(video.resolve()),
+                    "name": video.name,
+                    "size": video.stat().st_size,
+                    "sha256": file_sha256(video),
+                    "duration": features.info.duration,
+                },
+                options=_options(config),
+                features=features.to_dict(),
+                timeline=timeline_to_dict(timeline),
+                score=score_to_dict(score),
+                models={"representation": representation_fingerprint(), **models},
+                seeds=seeds,
+                outputs={k: p.name for k, p in paths.items() if k in produced},
+                tracks=_tracks(arrangement),
+            )
+            project.save(outputs.path("project"))
+        committed = outputs.commit(on_commit)
+    warnings.extend(_removed_note(committed.removed))
+    return ComposeResult(committed.files, timeline, score, timings, tuple(warnings))
+
+
+def _check_soundfont(soundfont: str | None, paths: dict[str, Path], warnings: list[str]) -> None:
+    """A ``--soundfont`` that FluidSynth cannot load is bad input, found before any work
+    (ConfigError, exit 2); without FluidSynth itself the audio is skipped later, with a warning.
+    """
+    wants_audio = any(kind in ("wav", "mp4") or kind.endswith(".wav") for kind in paths)
+    if not soundfont or not wants_audio:
+        return
+    try:
+        check_soundfont(Path(soundfont))
+    except MissingPartError:
+        pass  # no FluidSynth: _render says so once, as for any missing part
+
+
+def _removed_note(removed: dict[str, Path]) -> list[str]:
+    """One line for the previous run's files that this run could not remake and removed (so
+    that no stale audio or video stays beside new music)."""
+    if not removed:
+        return []
+    names = ", ".join(p.name for p in removed.values())
+    return [f"removed the previous {names}: this run could not make them (see above)"]
 
 
 def _arrangement(score: Score, timeline: Timeline, config: ComposeConfig, title: str):
@@ -293,40 +328,47 @@ def _export(
     arrangement: Arrangement,
     features: VideoFeatures,
     video: Path,
-    paths: dict[str, Path],
+    outputs: OutputSet,
     config: ComposeConfig,
     warnings: list[str],
     timings: dict[str, float],
-    only_changed_stems: bool = False,
-) -> dict[str, Path]:
-    """Write every requested output but the project file; returns what was written.
-
-    With ``only_changed_stems`` (regeneration) a stem file that would come out byte for byte
-    as it is stays untouched and is not in the result: what a DAW has imported stays valid."""
+    progress: Progress | None = None,
+) -> set[str]:
+    """Write every requested output but the project file into ``outputs``; returns the kinds
+    written (an optional part that is missing leaves its kinds out, with a warning)."""
     started = time.perf_counter()
-    written: dict[str, Path] = {}
-    if "midi" in paths:
-        write_midi(arrangement, paths["midi"])
-        written["midi"] = paths["midi"]
-    for track in arrangement.tracks:
-        kind = f"{STEM}{track.role}.mid"
-        if kind in paths and write_stem_midi(
-            arrangement, track, paths[kind], only_if_changed=only_changed_stems
-        ):
-            written[kind] = paths[kind]
-    if "musicxml" in paths:
-        write_musicxml(arrangement, paths["musicxml"])
-        written["musicxml"] = paths["musicxml"]
-    if "png" in paths:
+    kinds = set(outputs.kinds)
+    written: set[str] = set()
+    stems = [(f"{STEM}{t.role}.mid", t) for t in arrangement.tracks]
+    stems = [(kind, track) for kind, track in stems if kind in kinds]
+    files = ("midi" in kinds) + len(stems) + ("musicxml" in kinds) + ("png" in kinds)
+    exported = for_phase(progress, "export") or (lambda done, total: None)
+    exported(0, files)
+    if "midi" in kinds:
+        write_midi(arrangement, outputs.path("midi"))
+        written.add("midi")
+        exported(len(written), files)
+    for kind, track in stems:
+        write_stem_midi(arrangement, track, outputs.path(kind))
+        written.add(kind)
+        exported(len(written), files)
+    if "musicxml" in kinds:
+        write_musicxml(arrangement, outputs.path("musicxml"))
+        written.add("musicxml")
+        exported(len(written), files)
+    if "png" in kinds:
         if video.is_file():
-            write_timeline_plot(features, video, paths["png"], arrangement)
-            written["png"] = paths["png"]
+            write_timeline_plot(features, video, outputs.path("png"), arrangement)
+            written.add("png")
         else:
             warnings.append(f"no timeline picture: {video} not found")
+        exported(files, files)
     timings["export"] = time.perf_counter() - started
     started = time.perf_counter()
-    if {"wav", "mp4"} & set(paths) or any(k.endswith(".wav") for k in paths):
-        _render(arrangement, paths, written, warnings, config, video, only_changed_stems)
+    if {"wav", "mp4"} & kinds or any(k.endswith(".wav") for k in kinds):
+        written |= _render(
+            arrangement, outputs, warnings, config, video, for_phase(progress, "render")
+        )
     timings["render"] = time.perf_counter() - started
     return written
 
@@ -422,49 +464,50 @@ def _options(config: ComposeConfig) -> dict:
 
 def _render(
     arrangement: Arrangement,
-    paths: dict[str, Path],
-    written: dict[str, Path],
+    outputs: OutputSet,
     warnings: list[str],
     config: ComposeConfig,
     video: Path,
-    only_changed_stems: bool = False,
-) -> None:
-    """WAV and stem WAVs (FluidSynth, one rendering) and MP4 (ffmpeg); a missing optional part
-    becomes a warning."""
+    progress: Callable[[float, float], None] | None = None,
+) -> set[str]:
+    """WAV and stem WAVs (FluidSynth, one rendering) and MP4 (ffmpeg) into ``outputs``; returns
+    the kinds written. A missing optional part becomes a warning."""
     import tempfile
 
-    midi = written.get("midi")
+    kinds = set(outputs.kinds)
+    written: set[str] = set()
     with tempfile.TemporaryDirectory() as tmp:
-        if midi is None:
-            midi = Path(tmp) / "music.mid"
+        midi = outputs.path("midi") if "midi" in kinds else Path(tmp) / "music.mid"
+        if "midi" not in kinds:
             write_midi(arrangement, midi)
         try:
-            rendering = render_audio(midi, Path(config.soundfont) if config.soundfont else None)
+            rendering = render_audio(
+                midi, Path(config.soundfont) if config.soundfont else None, progress=progress
+            )
         except MissingPartError as exc:
             warnings.append(f"no audio: {exc}")
             log.warning("no audio: %s", exc)
-            return
-        wav = paths.get("wav") or Path(tmp) / "music.wav"
-        if "wav" in paths or "mp4" in paths:
+            return written
+        wav = outputs.path("wav") if "wav" in kinds else Path(tmp) / "music.wav"
+        if "wav" in kinds or "mp4" in kinds:
             write_wav(wav, rendering.sample_rate, rendering.mix)
-        if "wav" in paths:
-            written["wav"] = wav
+        if "wav" in kinds:
+            written.add("wav")
         for track in arrangement.tracks:
             kind = f"{STEM}{track.role}.wav"
-            samples = rendering.stem(track.name)
-            if kind in paths and write_wav(
-                paths[kind], rendering.sample_rate, samples, only_if_changed=only_changed_stems
-            ):
-                written[kind] = paths[kind]
-        if "mp4" in paths and not video.is_file():
+            if kind in kinds:
+                write_wav(outputs.path(kind), rendering.sample_rate, rendering.stem(track.name))
+                written.add(kind)
+        if "mp4" in kinds and not video.is_file():
             warnings.append(f"no video: {video} not found")
-        elif "mp4" in paths:
+        elif "mp4" in kinds:
             try:
-                mux_audio(video, wav, paths["mp4"], keep_audio=config.keep_audio)
-                written["mp4"] = paths["mp4"]
+                mux_audio(video, wav, outputs.path("mp4"), keep_audio=config.keep_audio)
+                written.add("mp4")
             except MissingPartError as exc:
                 warnings.append(f"no video: {exc}")
                 log.warning("no video: %s", exc)
+    return written
 
 
 # -- regeneration ----------------------------------------------------------------------------
@@ -598,7 +641,12 @@ class _Plan:
         return self.keys[1] if self.keys else self.timeline.key
 
 
-def regenerate(project_path: Path, request: RegenerateRequest) -> RegenerateResult:
+def regenerate(
+    project_path: Path,
+    request: RegenerateRequest,
+    on_commit: Callable[[], None] | None = None,
+    progress: Progress | None = None,
+) -> RegenerateResult:
     """Regenerate stages over a span of a composition and rewrite its outputs.
 
     Everything outside the span stays note for note; the project file records the edit
@@ -611,6 +659,8 @@ def regenerate(project_path: Path, request: RegenerateRequest) -> RegenerateResu
 
     job = _open_job(Path(project_path), request)
     warnings: list[str] = []
+    _check_project_soundfont(job)
+    variations: list[Score] = []
     history = list(job.project.history)
     if request.revert:
         if not history:
@@ -626,15 +676,39 @@ def regenerate(project_path: Path, request: RegenerateRequest) -> RegenerateResu
         if request.from_midi or request.from_musicxml:
             score = _read_edited_file(request, score, job, warnings)
         plan = _resolve_span(request, job)
-        versions = _write_stages(plan, score, request, job)
+        versions = _write_stages(plan, score, request, job, progress)
         score = _splice_keys(versions[0], plan)
         if (request.scale_lock or job.config.scale_lock) == "strict":
             warnings.extend(_kept_outside_the_key(score, plan))
-        _write_variations(versions[1:], plan, job)
+        variations = versions[1:]
         span, stages, timeline = (plan.first + 1, plan.end), plan.stages, plan.timeline
         history.append(_history_entry(request, span, stages, job.project.score))
-    written = _export_version(score, timeline, history, job, warnings)
+    written = _export_version(
+        score, timeline, history, job, warnings, variations, on_commit, progress
+    )
     return RegenerateResult(written, span, stages, score, tuple(warnings))
+
+
+def _recorded_outputs(
+    before: dict[str, str], requested: dict[str, Path], produced: set[str]
+) -> dict[str, str]:
+    """The project's record of its outputs after a run: what it made, and what earlier runs
+    made that this one was not asked for (a file it was asked for but could not make is
+    removed with the rest of the old set, so it leaves the record too)."""
+    kept = {k: name for k, name in before.items() if k not in requested or k in produced}
+    return kept | {k: p.name for k, p in requested.items() if k in produced}
+
+
+def _check_project_soundfont(job: _Job) -> None:
+    """The soundfont the project was rendered with must still load before any work (the
+    project never records one that did not)."""
+    try:
+        _check_soundfont(job.config.soundfont, job.paths, [])
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{job.project_path}: the project's {exc}; regenerate with --only midi, or put the "
+            "soundfont back"
+        ) from None
 
 
 def _open_job(project_path: Path, request: RegenerateRequest) -> _Job:
@@ -741,9 +815,16 @@ def _resolve_span(request: RegenerateRequest, job: _Job) -> _Plan:
     return _Plan(a, b, stages, timeline, keys)
 
 
-def _write_stages(plan: _Plan, score: Score, request: RegenerateRequest, job: _Job) -> list[Score]:
+def _write_stages(
+    plan: _Plan,
+    score: Score,
+    request: RegenerateRequest,
+    job: _Job,
+    progress: Progress | None = None,
+) -> list[Score]:
     """Write the plan's stages over the span, in order, each over the versions of the one
-    before; the first stage writes ``variations`` versions, the later ones one per version."""
+    before; the first stage writes ``variations`` versions, the later ones one per version
+    (their bars counted together in the stage's progress)."""
     device = pick_device(request.device or job.config.device)
     versions = [score]
     for index, stage in enumerate(plan.stages):
@@ -751,7 +832,7 @@ def _write_stages(plan: _Plan, score: Score, request: RegenerateRequest, job: _J
         model = load_model(_weights(role, job.config), device)
         rows = request.variations if index == 0 else 1
         next_versions = []
-        for version in versions:
+        for done, version in enumerate(versions):
             result = write_part(
                 role,
                 plan.timeline,
@@ -760,11 +841,21 @@ def _write_stages(plan: _Plan, score: Score, request: RegenerateRequest, job: _J
                 melody=version.melody,
                 request=_span_request(role, version, plan, request, job.config),
                 config=StageConfig(rows, SamplingConfig(), request.seed * 1000 + index),
+                progress=_one_of(for_phase(progress, STAGE_PHASES[stage]), done, len(versions)),
             )
             for events in result.candidates if rows > 1 else (result.events,):
                 next_versions.append(_splice(version, role, events, plan))
         versions = next_versions
     return versions
+
+
+def _one_of(
+    progress: Callable[[float, float], None] | None, index: int, count: int
+) -> Callable[[float, float], None] | None:
+    """Progress of the ``index``-th of ``count`` equal jobs, reported as part of all of them."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(index * total + done, count * total)
 
 
 def _span_request(
@@ -842,13 +933,16 @@ def _splice_keys(version: Score, plan: _Plan) -> Score:
     return replace(version, keys=plan.keys or version.keys).normalised()
 
 
-def _write_variations(variations: list[Score], plan: _Plan, job: _Job) -> None:
+def _write_variations(
+    variations: list[Score], timeline: Timeline, job: _Job, outputs: OutputSet
+) -> None:
     """The versions after the first as ``NAME.var2.mid`` ... beside the MIDI (when written)."""
     if "midi" not in job.paths:
         return
     for i, variation in enumerate(variations, 2):
-        arrangement = _arrangement(variation, plan.timeline, job.config, job.name)
-        write_midi(arrangement, _variation_path(job.paths["midi"], i))
+        arrangement = _arrangement(variation, timeline, job.config, job.name)
+        final = _variation_path(job.paths["midi"], i)
+        write_midi(arrangement, outputs.add(f"var{i}", final))
 
 
 def _history_entry(
@@ -869,24 +963,39 @@ def _history_entry(
 
 
 def _export_version(
-    score: Score, timeline: Timeline, history: list[dict], job: _Job, warnings: list[str]
+    score: Score,
+    timeline: Timeline,
+    history: list[dict],
+    job: _Job,
+    warnings: list[str],
+    variations: list[Score],
+    on_commit: Callable[[], None] | None,
+    progress: Progress | None = None,
 ) -> dict[str, Path]:
-    """Rewrite the outputs for the new version and save the project file with the edit."""
+    """Rewrite the outputs for the new version and save the project file with the edit, all
+    as one set; a stem that comes out byte for byte as it was is left untouched and is not in
+    the result (what a DAW has imported stays valid)."""
     project = job.project
     arrangement = _arrangement(score, timeline, job.config, job.name)
     video = job.video or Path(project.video["path"])  # not read: no output needs it
-    written = _export(
-        arrangement, job.features, video, job.paths, job.config, warnings, {},
-        only_changed_stems=True,
-    )  # fmt: skip
-    updated = replace(
-        project,
-        video=job.video_record,
-        score=score_to_dict(score),
-        history=history,
-        tracks=_tracks(arrangement),
-        outputs=project.outputs | {k: p.name for k, p in written.items()},
-    )
-    updated.save(job.project_path)
-    written["project"] = job.project_path
-    return written
+    with OutputSet(job.paths | {"project": job.project_path}) as outputs:
+        _write_variations(variations, timeline, job, outputs)
+        produced = _export(
+            arrangement, job.features, video, outputs, job.config, warnings, {}, progress
+        )
+        updated = replace(
+            project,
+            video=job.video_record,
+            score=score_to_dict(score),
+            history=history,
+            tracks=_tracks(arrangement),
+            outputs=_recorded_outputs(project.outputs, job.paths, produced),
+        )
+        updated.save(outputs.path("project"))
+        committed = outputs.commit(on_commit)
+    warnings.extend(_removed_note(committed.removed))
+    return {
+        kind: path
+        for kind, path in committed.files.items()
+        if not (kind.startswith(STEM) and kind in committed.unchanged)
+    }

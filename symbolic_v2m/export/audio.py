@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import importlib.resources
 import io
+import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,9 +36,11 @@ import mido
 import numpy as np
 from scipy.io import wavfile
 
-from symbolic_v2m.errors import MissingPartError
-from symbolic_v2m.export.files import atomic_output, write_if_changed
-from symbolic_v2m.quiet_import import quiet_import
+from symbolic_v2m.errors import ConfigError, MissingPartError
+from symbolic_v2m.export.files import atomic_output
+from symbolic_v2m.quiet_import import native_stderr, quiet_import
+
+log = logging.getLogger(__name__)
 
 #: Environment variable naming a soundfont to use instead of the system ones.
 SOUNDFONT_ENV = "SYMBOLIC_V2M_SOUNDFONT"
@@ -112,12 +116,17 @@ class Rendering:
 
 
 def render_audio(
-    midi_path: Path, soundfont: Path | None = None, sample_rate: int = 44100
+    midi_path: Path,
+    soundfont: Path | None = None,
+    sample_rate: int = 44100,
+    progress: Callable[[float, float], None] | None = None,
 ) -> Rendering:
     """Render ``midi_path``: every track on its own, and the mix as their sum (module doc).
 
     The gain puts the loudest of the mix and the stems at about -1 dBFS (a stem can peak above
     the mix where other tracks cancel it, and must not clip); silence stays silence.
+    ``progress(done, total)`` counts seconds of audio synthesised, every track counted (one
+    report a track: FluidSynth renders a track in one call).
 
     Raises:
         MissingPartError: the FluidSynth library or a soundfont is missing.
@@ -125,10 +134,14 @@ def render_audio(
     path = find_soundfont(soundfont)
     midi = quiet_import("pretty_midi").PrettyMIDI(str(midi_path))
     raw: dict[str, np.ndarray] = {}
-    for instrument in midi.instruments:
+    seconds = midi.get_end_time()
+    if progress is not None:
+        progress(0.0, seconds * len(midi.instruments))
+    for done, instrument in enumerate(midi.instruments, 1):
         synthesizer, sfid = _synthesizer(path, sample_rate)
         try:
-            samples = instrument.fluidsynth(synthesizer=synthesizer, sfid=sfid)
+            with native_stderr(log):
+                samples = instrument.fluidsynth(synthesizer=synthesizer, sfid=sfid)
         finally:
             synthesizer.delete()
         name = instrument.name
@@ -138,6 +151,8 @@ def render_audio(
             raw[name][: len(samples)] += samples
         else:
             raw[name] = samples
+        if progress is not None:
+            progress(seconds * done, seconds * len(midi.instruments))
     # pretty_midi stops one second after a track's last note; the file may end later (rests in
     # the last bar), and every stem and the mix should cover the whole piece
     length = round((mido.MidiFile(str(midi_path)).length + RELEASE_TAIL) * sample_rate)
@@ -160,18 +175,11 @@ def wav_bytes(sample_rate: int, samples: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def write_wav(
-    path: Path, sample_rate: int, samples: np.ndarray, only_if_changed: bool = False
-) -> bool:
-    """Write ``samples`` as a WAV at ``path`` (atomically); with ``only_if_changed``, a file
-    that already holds exactly these bytes is left alone. Returns whether it was written."""
-    path = Path(path)
+def write_wav(path: Path, sample_rate: int, samples: np.ndarray) -> None:
+    """Write ``samples`` as a WAV at ``path`` (atomically)."""
     data = wav_bytes(sample_rate, samples)
-    if only_if_changed:
-        return write_if_changed(path, data)
-    with atomic_output(path) as tmp:
+    with atomic_output(Path(path)) as tmp:
         tmp.write_bytes(data)
-    return True
 
 
 def render_wav(
@@ -193,8 +201,37 @@ def render_wav(
     return Path(wav_path)
 
 
+def check_soundfont(soundfont: Path) -> None:
+    """Fail now, before any work, if FluidSynth cannot load the soundfont a user asked for.
+
+    Raises:
+        ConfigError: the file is missing or not a soundfont FluidSynth reads (bad input, exit 2),
+            with FluidSynth's own reason.
+        MissingPartError: the FluidSynth library itself is missing (the audio is skipped).
+    """
+    path = Path(soundfont)
+    if not path.is_file():
+        raise ConfigError(f"--soundfont {path}: no such file")
+    try:
+        synthesizer, _ = _synthesizer(path, 44100)
+    except _UnloadableSoundfont as exc:
+        raise ConfigError(f"--soundfont {path}: {exc.reason}") from None
+    synthesizer.delete()
+
+
+class _UnloadableSoundfont(MissingPartError):
+    """FluidSynth refused the soundfont file; ``reason`` is its own last error line."""
+
+    def __init__(self, soundfont: Path, reason: str) -> None:
+        super().__init__(
+            f"soundfont {soundfont} could not be loaded ({reason}); {_INSTALL_SOUNDFONT}"
+        )
+        self.reason = f"FluidSynth cannot load it ({reason})"
+
+
 def _synthesizer(soundfont: Path, sample_rate: int) -> tuple[object, int]:
-    """A ``fluidsynth.Synth`` with ``soundfont`` loaded, and the soundfont's id in it."""
+    """A ``fluidsynth.Synth`` with ``soundfont`` loaded, and the soundfont's id in it; what
+    FluidSynth prints on the way goes to the log (DEBUG), not the terminal."""
     try:
         fluidsynth = quiet_import("fluidsynth")
     except (ImportError, OSError):  # pyfluidsynth raises ImportError when libfluidsynth is absent
@@ -205,13 +242,14 @@ def _synthesizer(soundfont: Path, sample_rate: int) -> tuple[object, int]:
     # MuseScore General Lite (.sf3, Ogg-compressed samples) took 5 s of a 6 s render of 20 s of
     # music, with it the whole render takes under 1 s, and the samples come out identical.
     settings = {"synth.dynamic-sample-loading": 1}
-    synthesizer = fluidsynth.Synth(samplerate=float(sample_rate), **settings)
-    sfid = synthesizer.sfload(str(soundfont))
+    with native_stderr(log) as said:
+        synthesizer = fluidsynth.Synth(samplerate=float(sample_rate), **settings)
+        sfid = synthesizer.sfload(str(soundfont))
     if sfid == -1:
         synthesizer.delete()
-        raise MissingPartError(
-            f"soundfont {soundfont} could not be loaded by FluidSynth; {_INSTALL_SOUNDFONT}"
-        )
+        errors = [line.split("error:", 1)[1].strip() for line in said if "error:" in line]
+        # FluidSynth tries each loader in turn; its first complaint is the SoundFont reader's
+        raise _UnloadableSoundfont(soundfont, errors[0] if errors else "not a SoundFont file")
     return synthesizer, sfid
 
 

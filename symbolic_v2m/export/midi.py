@@ -28,7 +28,6 @@ notes, named after the part and as long as the piece, so that it lines up with t
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from dataclasses import replace
 from pathlib import Path
@@ -36,7 +35,7 @@ from pathlib import Path
 import mido
 
 from symbolic_v2m.arrangement import Arrangement, Track
-from symbolic_v2m.export.files import atomic_output, write_if_changed
+from symbolic_v2m.export.files import atomic_output
 from symbolic_v2m.music.score import KeyChange, Note
 
 #: Resolution of the written file; the score's grid (4 ticks per quarter) maps onto it exactly.
@@ -113,20 +112,11 @@ def stem_midi(arrangement: Arrangement, track: Track) -> mido.MidiFile:
     return midi
 
 
-def write_stem_midi(
-    arrangement: Arrangement, track: Track, path: Path, only_if_changed: bool = False
-) -> bool:
-    """Write ``track`` as a stem MIDI at ``path``, atomically; with ``only_if_changed`` a file
-    that already holds the same bytes is left alone. Returns whether it was written."""
+def write_stem_midi(arrangement: Arrangement, track: Track, path: Path) -> None:
+    """Write ``track`` as a stem MIDI at ``path``, atomically."""
     midi = stem_midi(arrangement, track)
-    buffer = io.BytesIO()
-    midi.save(file=buffer)
-    data = buffer.getvalue()
-    if only_if_changed:
-        return write_if_changed(Path(path), data)
     with atomic_output(Path(path)) as tmp:
-        tmp.write_bytes(data)
-    return True
+        midi.save(tmp)
 
 
 def _check_channels(tracks: tuple[Track, ...]) -> None:

@@ -175,6 +175,10 @@ def arrangement_to_music21(arrangement: Arrangement) -> stream.Score:
         ]
         for number, part in enumerate(parts):
             part.id = f"P{index}" if len(parts) == 1 else f"P{index}-Staff{number + 1}"
+            # music21 would name parts and instruments with random ids: the same score must
+            # give the same file (a rerun with the same seed leaves the file as it was)
+            inst = part.getInstrument(returnDefault=False)
+            inst.partId, inst.instrumentId = part.id, f"I{index}"
             result.insert(0, part)
         if len(parts) > 1:
             result.insert(

@@ -301,12 +301,15 @@ def generate(
     seed: int = 0,
     use_cache: bool = True,
     max_tokens: int | None = None,
+    on_bar: Callable[[int], None] | None = None,
 ) -> list[TokenSequence]:
     """Write ``n`` candidates of one stage's part in one batch.
 
     ``prompt`` (T, F) are tokens already decided (regeneration keeps the music before a span
     this way; default: just ``bos``). ``use_cache=False`` recomputes the whole sequence at each
-    step (the way CMT generates; kept for the speed benchmark).
+    step (the way CMT generates; kept for the speed benchmark). ``on_bar(bars)`` is told how
+    many bars every candidate has finished (the prompt's bars included): once after the prompt,
+    then once each time that number grows, so at most once a bar.
     """
     model.eval()
     spec = model.spec
@@ -338,6 +341,9 @@ def generate(
     feed_tokens = torch.as_tensor(tokens[0][:, -window:], device=device).long()
     feed_ticks = torch.as_tensor(ticks[0][:, -window:], device=device)
     steps = 0
+    bars_reported = _bars_finished(states, sampler.n_bars)
+    if on_bar is not None:
+        on_bar(bars_reported)
     while not all(s.done for s in states) and steps < max_tokens:
         steps += 1
         for state in states:
@@ -412,6 +418,9 @@ def generate(
         context.fill(spec, new, new_ticks)
         tokens.append(new[:, None])
         ticks.append(new_ticks[:, None])
+        if on_bar is not None and (bars := _bars_finished(states, sampler.n_bars)) > bars_reported:
+            bars_reported = bars
+            on_bar(bars)
         if cache is not None:
             if cache.length >= window:
                 # trim in chunks: one copy every WINDOW_SLACK steps instead of one every step
@@ -433,6 +442,11 @@ def generate(
         stop = int(end[0]) + 1 if len(end) else out_tokens.shape[1]
         results.append(TokenSequence(spec.role, out_tokens[b, :stop], out_ticks[b, :stop]))
     return results
+
+
+def _bars_finished(states: Sequence[RowState], n_bars: int) -> int:
+    """Bars that every candidate has finished: one in bar k has finished k, one at its end all."""
+    return min(n_bars if s.done else max(s.bar, 0) for s in states)
 
 
 def _force_strength(

@@ -95,6 +95,19 @@ def pitch_class_name(pc: int, k: Key) -> str:
     return names[pc % 12]
 
 
+def spelled_key_name(tonic: int, mode: str) -> str:
+    """A key's name as a musician writes it: the tonic spelt the way whose key signature needs
+    fewer accidentals, as music21 counts them (``F# minor``, not ``Gb minor``; ``Db major``, not
+    ``C# major``); at six either way, flats (``Gb major``, ``Eb minor``)."""
+    spellings = {_SHARP_NAMES[tonic % 12], _FLAT_NAMES[tonic % 12]}
+
+    def accidentals(name: str) -> tuple[int, bool]:
+        sharps = key.Key(name.replace("b", "-"), mode).sharps
+        return abs(sharps), sharps > 0
+
+    return f"{min(sorted(spellings), key=accidentals)} {mode}"
+
+
 def _from_m21_chord(root: int, bass: int, pitch_classes: set[int]) -> tuple[int, str, int]:
     quality = nearest_quality({(pc - root) % 12 for pc in pitch_classes})
     return root, quality, bass

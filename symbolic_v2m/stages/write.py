@@ -10,6 +10,7 @@ the best by control adherence and simple music-theory scores (:mod:`.scoring`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -94,8 +95,12 @@ def write_part(
     melody: tuple[Note, ...] = (),
     request: StageRequest = StageRequest(),
     config: StageConfig = StageConfig(),
+    progress: Callable[[float, float], None] | None = None,
 ) -> StageResult:
-    """Write one stage's part for ``timeline`` (see the module doc)."""
+    """Write one stage's part for ``timeline`` (see the module doc).
+
+    ``progress(done, total)`` counts the bars written of those asked for (after the prompt,
+    up to ``request.end_bar``), every candidate finished with them; at most once a bar."""
     role = Role(role)
     if model.spec.role is not role:
         raise ValueError(f"a {model.spec.role.value} model cannot write the {role.value} part")
@@ -123,6 +128,21 @@ def write_part(
         forced_events=request.forced_chords if role is Role.CHORD else {},
         hooks=request.hooks,
     )
+    on_bar = None
+    if progress is not None:
+        # the prompt (regeneration) holds the bars before the span, up to its first bar line
+        prompted = 0
+        if request.prompt is not None and len(request.prompt):
+            prompted = int(np.sum(request.prompt[:, 0] == model.spec.type_index("bar")))
+        reported = -1
+
+        def on_bar(bars: int) -> None:
+            nonlocal reported
+            done = max(0, bars - prompted)
+            if done > reported:
+                reported = done
+                progress(done, len(meters) - prompted)
+
     candidates = generate(
         model,
         context,
@@ -131,6 +151,7 @@ def write_part(
         n=config.candidates,
         prompt=request.prompt,
         seed=config.seed,
+        on_bar=on_bar,
     )
     parts = [decode_part(c, timeline.tempo.ticks_per_beat).events for c in candidates]
     scores = tuple(
