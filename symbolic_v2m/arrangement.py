@@ -100,12 +100,46 @@ CHANNELS = {"melody": 0, "accompaniment": 1, "bass": 2, "pad": 3, "percussion": 
 # GM percussion keys
 KICK, SNARE, CLOSED_HAT, CRASH = 36, 38, 42, 49
 
+#: The velocity every pitched note struck on a hit point reaches at least. A floor rather than a
+#: factor: an arrangement made again from an edited file that already carries the accent (a DAW
+#: round trip) gives the same velocity, not a louder one each time.
+HIT_VELOCITY = 118
+#: Marker texts of hit points start with this (the timeline picture finds them by it).
+HIT_MARKER = "Hit"
+
 
 def _scaled(notes: tuple[Note, ...] | list[Note], scale: float) -> tuple[Note, ...]:
     return tuple(
         Note(n.onset, n.duration, n.pitch, max(1, min(127, round(n.velocity * scale))))
         for n in notes
     )
+
+
+#: Parts the arrangement derives by rule (the others are the stages' own notes).
+DERIVED = frozenset({"bass", "pad"})
+
+
+def accent_hits(
+    notes: tuple[Note, ...], hit_ticks: tuple[int, ...], restrike: bool = False
+) -> tuple[Note, ...]:
+    """Notes struck on a hit point at :data:`HIT_VELOCITY` at least; with ``restrike`` (a
+    derived part: bass, pad) a note held through a hit point is struck again there, so that
+    it sounds the accent too. The stages' own parts keep their notes as written: the melody and
+    the accompaniment were asked for an onset on every hit point already."""
+    if not hit_ticks:
+        return notes
+    hits = sorted(set(hit_ticks))
+    out: list[Note] = []
+    for note in notes:
+        inside = [h for h in hits if note.onset < h < note.offset] if restrike else []
+        starts = [note.onset, *inside]
+        ends = [*inside, note.offset]
+        for start, end in zip(starts, ends, strict=True):
+            velocity = note.velocity
+            if start in hit_ticks:
+                velocity = max(velocity, HIT_VELOCITY)
+            out.append(Note(start, end - start, note.pitch, velocity))
+    return tuple(sorted(out, key=lambda n: (n.onset, n.pitch)))
 
 
 def derive_bass(score: Score) -> tuple[Note, ...]:
@@ -143,17 +177,27 @@ def derive_pad(score: Score) -> tuple[Note, ...]:
 
 
 def derive_percussion(
-    score: Score, accents: tuple[tuple[int, int], ...], section_ticks: tuple[int, ...], kind: str
+    score: Score,
+    accents: tuple[tuple[int, int], ...],
+    section_ticks: tuple[int, ...],
+    kind: str,
+    hit_ticks: tuple[int, ...] = (),
 ) -> tuple[Note, ...]:
     """Drum hits on channel 10: ``"soft"`` = a kick on every strong visual accent and a crash at
     section starts; ``"groove"`` adds kick on downbeats, snare on the backbeat, closed hi-hat
-    8ths."""
+    8ths. Every hit point gets an accent stroke: crash and kick, and the snare too in a groove.
+    """
     tpb = score.ticks_per_beat
     hits: dict[tuple[int, int], int] = {}
     for tick, strength in accents:
         hits[(tick, KICK)] = max(hits.get((tick, KICK), 0), 60 + 8 * min(strength, 6))
     for tick in section_ticks:
         hits[(tick, CRASH)] = 80
+    for tick in hit_ticks:
+        hits[(tick, CRASH)] = 112
+        hits[(tick, KICK)] = 120
+        if kind == "groove":
+            hits[(tick, SNARE)] = 112
     if kind == "groove":
         for bar in score.bars():
             beats = bar.length // tpb
@@ -200,12 +244,15 @@ def arrange(
     section_ticks: tuple[int, ...] = (),
     velocity_scale: float = 1.0,
     title: str = "symbolic-v2m",
+    hit_ticks: tuple[int, ...] = (),
 ) -> Arrangement:
     """Lay ``score`` out as GM tracks in ``style``; ``programs`` overrides a role's program.
 
     The melody and accompaniment are the stages' parts; bass, pad and percussion are derived
     from them by rule (only what the style asks for). ``accents`` are ``(tick, strength)`` of
-    the strong visual beats; ``section_ticks`` the ticks where sections start.
+    the strong visual beats; ``section_ticks`` the ticks where sections start. On each of the
+    ``hit_ticks`` (hit points) every pitched part that sounds is accented (:func:`accent_hits`)
+    and the percussion plays an accent stroke; between them nothing changes.
     """
     roles = track_roles(style, programs)
     preset = STYLES[style]
@@ -217,7 +264,9 @@ def arrange(
         "accompaniment": lambda: score.accompaniment,
         "bass": lambda: derive_bass(score),
         "pad": lambda: derive_pad(score),
-        "percussion": lambda: derive_percussion(score, accents, section_ticks, preset.percussion),
+        "percussion": lambda: derive_percussion(
+            score, accents, section_ticks, preset.percussion, hit_ticks
+        ),
     }
     parts = {role: derive[role]() for role in roles}
     tracks = tuple(
@@ -226,7 +275,9 @@ def arrange(
             role,
             0 if role == "percussion" else chosen[role],
             CHANNELS[role],
-            _scaled(notes, velocity_scale) if role != "percussion" else notes,
+            notes
+            if role == "percussion"
+            else accent_hits(_scaled(notes, velocity_scale), hit_ticks, restrike=role in DERIVED),
         )
         for role, notes in parts.items()
     )

@@ -22,6 +22,7 @@ import click
 
 from symbolic_v2m import __version__
 from symbolic_v2m.cli_options import (
+    hit_option,
     parse_bar_range,
     parse_energy,
     parse_frame_rate,
@@ -42,6 +43,7 @@ from symbolic_v2m.cli_report import (
 )
 from symbolic_v2m.errors import V2MError
 from symbolic_v2m.export import atomic_output, check_outputs, write_analysis_plot
+from symbolic_v2m.timeline.hits import HIT_THRESHOLD
 from symbolic_v2m.video import DETECTORS, AnalysisConfig, CutConfig, analyze_video
 
 
@@ -277,6 +279,15 @@ def _set_threads(threads: int | None) -> None:
     type=click.Path(path_type=Path, file_okay=False, exists=True),
     help="Folder with chord/melody/accompaniment .safetensors (default: the shipped models).",
 )
+@hit_option(span=False)
+@click.option(
+    "--hit-threshold",
+    type=click.FloatRange(min=0.0),
+    default=HIT_THRESHOLD,
+    show_default=True,
+    help="Visual beats (flashes, slams; weight 0-1) at least this strong become hit points; "
+    "above 1, none do.",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @run_options
 def compose(
@@ -300,6 +311,8 @@ def compose(
     keep_audio: bool,
     soundfont: Path | None,
     weights: Path | None,
+    hits: tuple[str, ...],
+    hit_threshold: float,
     force: bool,
     device: str | None,
     threads: int | None,
@@ -330,6 +343,8 @@ def compose(
         progression=progression,
         scale_lock=scale_lock,
         weights_dir=str(weights) if weights else None,
+        hits=hits,
+        hit_threshold=hit_threshold,
     )
     if chord_tone_bonus is not None:
         config = replace(config, chord_tone_bonus=chord_tone_bonus)
@@ -389,6 +404,7 @@ def compose(
     help="midi: skip MusicXML, PNG, WAV and MP4 (the stems' MIDIs are rewritten, their WAVs not).",
 )
 @click.option("--revert", is_flag=True, help="Undo the last regeneration.")
+@hit_option(span=True)
 @run_options
 def regenerate(
     project: Path,
@@ -408,6 +424,7 @@ def regenerate(
     video: Path | None,
     only: str,
     revert: bool,
+    hits: tuple[str, ...],
     device: str | None,
     threads: int | None,
     quiet: bool,
@@ -441,6 +458,7 @@ def regenerate(
         outputs=("midi",) if only == "midi" else ("midi", "musicxml", "png", "wav", "mp4"),
         revert=revert,
         device=device,
+        hits=hits,
     )
     _set_threads(threads)
     with _phase_display(enabled=not quiet) as progress:

@@ -86,6 +86,33 @@ run_options = option_group(
 )
 
 
+def parse_hits(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
+    """``--hit`` times: their form is checked here; a timecode's frames are read at the video's
+    rate, and the time checked against its length, once the video is known."""
+    from symbolic_v2m.timeline.hits import parse_hit_time
+
+    for value in values:
+        try:
+            parse_hit_time(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return tuple(values)
+
+
+def hit_option(span: bool) -> Callable[[F], F]:
+    """``--hit``: the user's hit points (``compose``; ``regenerate`` adds to the project's)."""
+    added = " They join the composition's hit points." if span else ""
+    return click.option(
+        "--hit",
+        "hits",
+        multiple=True,
+        callback=parse_hits,
+        help="A hit point: a moment the music accents (all parts, a drum stroke, a melody "
+        "note), as seconds (12.5), minutes:seconds (0:12.5) or timecode HH:MM:SS:FF at the "
+        f"video's rate (repeatable).{added}",
+    )
+
+
 def seed_option(default: int) -> Callable[[F], F]:
     """``--seed`` (the same inputs and seed give the same music)."""
     return click.option("--seed", type=click.IntRange(min=0), default=default, show_default=True)

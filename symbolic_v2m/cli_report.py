@@ -54,9 +54,22 @@ def composition_report(video: Path, result) -> list[str]:  # noqa: ANN001 - Comp
         f"{tempo_words(timeline)}, {_count(len(timeline.sections), 'section')}",
         f"  {cut_words(timeline)}; mood {timeline.mood.mode} (valence "
         f"{timeline.mood.valence:.2f}, arousal {timeline.mood.arousal:.2f})",
-        "  time " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()),
     ]
+    if timeline.hits:
+        lines.append(f"  {hit_words(timeline)}")
+    lines.append("  time " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
     return lines + outcome_lines(result.warnings, result.files.values())
+
+
+def hit_words(timeline) -> str:  # noqa: ANN001 - Timeline
+    """``hit points 0:06.00, 0:12.50 (yours), 0:14.00``: every hit point, in time order."""
+
+    def clock(seconds: float) -> str:
+        minutes, rest = divmod(seconds, 60)
+        return f"{int(minutes)}:{rest:05.2f}"
+
+    marks = [clock(h.time) + (" (yours)" if h.source == "user" else "") for h in timeline.hits]
+    return f"{_count(len(marks), 'hit point')}: " + ", ".join(marks)
 
 
 def _count(n: int, noun: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from symbolic_v2m.arrangement import Arrangement, Marker, arrange, track_roles
+from symbolic_v2m.arrangement import HIT_MARKER, Arrangement, Marker, arrange, track_roles
 from symbolic_v2m.data import load_calibration, representation_fingerprint
 from symbolic_v2m.errors import ConfigError, MissingPartError
 from symbolic_v2m.export import (
@@ -50,7 +50,9 @@ from symbolic_v2m.stages.theory_constraints import (
     strict_set,
 )
 from symbolic_v2m.timeline import ControlConfig, Timeline, TimelineConfig, build_timeline
+from symbolic_v2m.timeline.hits import HIT_THRESHOLD, parse_hit_time
 from symbolic_v2m.video import AnalysisConfig, VideoFeatures, analyze_video
+from symbolic_v2m.video.features import VideoInfo
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,10 @@ class ComposeConfig:
     chord_tone_bonus: float = CHORD_TONE_BONUS
     weights_dir: str | None = None
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    #: the user's hit points as typed (``12.5``, ``0:12.5``, ``HH:MM:SS:FF``)
+    hits: tuple[str, ...] = ()
+    #: visual beats at least this strong become hit points (above 1: none)
+    hit_threshold: float = HIT_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,19 @@ def stem_paths(
     }
 
 
-def _timeline_config(config: ComposeConfig) -> TimelineConfig:
+def _timeline_config(config: ComposeConfig, info: VideoInfo | None = None) -> TimelineConfig:
+    """The timeline's options from the composition's; ConfigError (exit 2) names a bad one.
+    Without the video's ``info`` (before the analysis) the hit points are only checked for
+    their form; with it they are read at its frame rate and must fall inside it."""
+    hits: list[float] = []
+    for text in config.hits:
+        try:
+            seconds = parse_hit_time(text, float(info.fps) if info else None)
+        except ValueError as exc:
+            raise ConfigError(f"--hit {exc}") from None
+        if info is not None and not 0 <= seconds < info.duration:
+            raise ConfigError(f"--hit {text!r}: the video is {info.duration:.2f} s long")
+        hits.append(seconds)
     key = None
     if config.key:
         from symbolic_v2m.music.theory import parse_key
@@ -153,6 +171,8 @@ def _timeline_config(config: ComposeConfig) -> TimelineConfig:
         mode=config.mode,
         controls=ControlConfig(energy=config.energy),
         section_energy={int(k): float(v) for k, v in config.section_energy.items()},
+        hit_threshold=config.hit_threshold,
+        hits=tuple(hits),
     )
 
 
@@ -170,6 +190,10 @@ def _markers(timeline: Timeline) -> tuple[Marker, ...]:
     starts = timeline.bar_starts
     for section in timeline.sections:
         markers.append(Marker(int(starts[section.start_bar]), f"Section {section.index + 1}"))
+    for i, hit in enumerate(timeline.hits, 1):
+        minutes, seconds = divmod(hit.time, 60)
+        mark = f"{HIT_MARKER} {i} — {int(minutes):02d}:{seconds:05.2f}"
+        markers.append(Marker(hit.tick, mark + (" (yours)" if hit.source == "user" else "")))
     return tuple(sorted(markers, key=lambda m: (m.tick, m.text)))
 
 
@@ -208,6 +232,7 @@ def compose(
     timings["analysis"] = time.perf_counter() - started
 
     started = time.perf_counter()
+    timeline_config = _timeline_config(config, features.info)  # the hit points, at its rate
     timeline = build_timeline(features, load_calibration(), timeline_config)
     timings["timeline"] = time.perf_counter() - started
 
@@ -311,6 +336,7 @@ def _arrangement(score: Score, timeline: Timeline, config: ComposeConfig, title:
             section_ticks=tuple(int(timeline.bar_starts[s.start_bar]) for s in timeline.sections),
             velocity_scale=timeline.mood.velocity_scale,
             title=title,
+            hit_ticks=tuple(h.tick for h in timeline.hits),
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -539,6 +565,8 @@ class RegenerateRequest:
     outputs: tuple[str, ...] = ("midi", "musicxml", "png", "wav", "mp4")
     revert: bool = False
     device: str | None = None
+    #: new hit points, added to the project's (which are kept)
+    hits: tuple[str, ...] = ()
 
 
 #: The request's fields an edit's history entry records (when given).
@@ -567,7 +595,7 @@ class RegenerateResult:
 def _config_from_options(options: dict) -> ComposeConfig:
     fields = {k: v for k, v in options.items() if k in ComposeConfig.__dataclass_fields__}
     fields.pop("analysis", None)
-    for name in ("outputs", "progression"):
+    for name in ("outputs", "progression", "hits"):
         if name in fields:
             fields[name] = tuple(fields[name])
     return ComposeConfig(**fields)
@@ -718,8 +746,11 @@ def _open_job(project_path: Path, request: RegenerateRequest) -> _Job:
 
     project = load_project(project_path)
     config = _config_from_options(project.options)
+    if request.hits:
+        config = replace(config, hits=config.hits + tuple(request.hits))
     features = VideoFeatures.from_dict(project.features)
-    timeline = build_timeline(features, load_calibration(), _timeline_config(config))
+    timeline_config = _timeline_config(config, features.info)
+    timeline = build_timeline(features, load_calibration(), timeline_config)
     if [list(a) for a in timeline.tempo.anchors] != project.timeline["tempo"]:
         raise ConfigError(f"{project_path}: the timeline no longer rebuilds identically")
     name = project_path.name.removesuffix(".v2m.json")
@@ -986,6 +1017,9 @@ def _export_version(
         updated = replace(
             project,
             video=job.video_record,
+            # new hit points (--hit) stay with the project, for every later run
+            options=project.options | {"hits": list(job.config.hits)},
+            timeline=project.timeline | {"hits": timeline_to_dict(timeline)["hits"]},
             score=score_to_dict(score),
             history=history,
             tracks=_tracks(arrangement),

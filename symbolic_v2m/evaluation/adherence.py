@@ -23,6 +23,7 @@ import numpy as np
 
 from symbolic_v2m.evaluation.piece import Piece
 from symbolic_v2m.music.score import TICKS_PER_BEAT, TempoMap, TimeSignature
+from symbolic_v2m.music.vocab import MAX_STRENGTH
 from symbolic_v2m.project import Project
 
 ADHERENCE_ROLES = ("melody", "accompaniment")
@@ -67,6 +68,8 @@ def adherence(piece: Piece, project: Project) -> dict[str, float]:
     if "accompaniment" in ticks_by_role and len(forced):
         counts = np.bincount(ticks_by_role["accompaniment"], minlength=int(bar_starts[-1]) + 1)
         realised = counts[np.clip(forced[:, 0], 0, len(counts) - 1)].astype(float)
+        # the top strength class means "that many or more" (the vocabulary clamps there)
+        realised = np.minimum(realised, MAX_STRENGTH)
         requested = forced[:, 1].astype(float)
         result["strength_error"] = _normalised_l2(realised, requested)
         result["strength_exact"] = float(np.mean(realised == requested))

@@ -137,6 +137,34 @@ def strong_beats_met(piece: Piece, beat_times: np.ndarray, beat_weights: np.ndar
     return float(np.mean(distance <= sixteenth + 1e-9))
 
 
+#: seconds either side of a moment whose onsets make its surroundings (accent contrast)
+ACCENT_WINDOW = 2.0
+
+
+def accent_contrast(piece: Piece, moments: np.ndarray) -> np.ndarray:
+    """How much louder the music strikes at each of ``moments`` (seconds) than around it: the
+    summed velocity of the onset group there (every track, drums included; the group within a
+    32nd note of the moment), over the median group within :data:`ACCENT_WINDOW` seconds
+    around it (itself left out). 0 where nothing starts there; nan with nothing around."""
+    times, weight = onsets(piece, include_drums=True)
+    out = np.full(len(moments), np.nan)
+    if len(times) == 0:
+        return np.zeros(len(moments))
+    beats = piece.beats if len(piece.beats) > 1 else np.array([0.0, 0.5])
+    for i, moment in enumerate(np.asarray(moments, dtype=float)):
+        index = int(np.clip(np.searchsorted(beats, moment) - 1, 0, len(beats) - 2))
+        thirty_second = (beats[index + 1] - beats[index]) / 8
+        nearest = int(np.argmin(np.abs(times - moment)))
+        around = np.abs(times - moment) <= ACCENT_WINDOW
+        if abs(times[nearest] - moment) > thirty_second + 1e-6:
+            out[i] = 0.0
+            continue
+        around[nearest] = False
+        if around.any():
+            out[i] = weight[nearest] / float(np.median(weight[around]))
+    return out
+
+
 def video_fit(piece: Piece, features: VideoFeatures) -> dict[str, float]:
     """Every video-fit metric (names in :data:`VIDEO_FIT_METRICS`) of ``piece`` on ``features``."""
     cuts = np.array([c.time for c in features.cuts if c.kind == "cut"])

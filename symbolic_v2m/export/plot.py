@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from symbolic_v2m.arrangement import Arrangement
+from symbolic_v2m.arrangement import HIT_MARKER, Arrangement
 from symbolic_v2m.export.files import atomic_output
 from symbolic_v2m.video.features import VideoFeatures
 from symbolic_v2m.video.probe import require_tool
@@ -133,6 +133,13 @@ def write_timeline_plot(
         for cut in features.cuts:
             style = "-" if cut.kind == "cut" else "--"
             axis.axvline(cut.time, color="tab:red", ls=style, lw=1.5, alpha=0.9)
+    if arrangement is not None:  # hit points: where the music accents, on its grid
+        hits = [m for m in arrangement.markers if m.text.startswith(HIT_MARKER)]
+        for marker in hits:
+            at = arrangement.score.seconds(marker.tick)
+            for axis in axes[1:]:
+                axis.axvline(at, color="darkorange", ls=":", lw=1.6)
+            ax_img.plot(at, 0.92, "v", color="darkorange", ms=11, mec="black", clip_on=False)
     fig.tight_layout()
     with atomic_output(out) as tmp:
         fig.savefig(tmp, dpi=100, format="png")

@@ -114,11 +114,14 @@ def write_part(
         if request.pitch_bias is not None:
             bias = bias + request.pitch_bias[: context.length]
     strength = onsets = None
+    # the timeline's densities already leave room for these required onsets
     if role is Role.ACCOMPANIMENT and timeline.strength:
-        # the timeline's densities already leave room for these required onsets
         strength = timeline.strength_array()
         onsets = np.zeros(context.length, dtype=bool)
         onsets[list(timeline.onsets)] = True
+    elif role is Role.MELODY and timeline.melody_onsets:
+        onsets = np.zeros(context.length, dtype=bool)
+        onsets[[t for t in timeline.melody_onsets if t < context.length]] = True
     constraints = Constraints(
         meters=meters,
         density=density,

@@ -8,6 +8,7 @@ import numpy as np
 
 from symbolic_v2m.errors import ConfigError
 from symbolic_v2m.music.score import TICKS_PER_BEAT, KeyChange, TempoMap, TimeSignature
+from symbolic_v2m.music.vocab import MAX_STRENGTH
 from symbolic_v2m.timeline.controls import (
     ControlConfig,
     bar_speeds,
@@ -15,6 +16,7 @@ from symbolic_v2m.timeline.controls import (
     motion_quantiles,
     strength_classes,
 )
+from symbolic_v2m.timeline.hits import HIT_THRESHOLD, HitPoint, hit_points
 from symbolic_v2m.timeline.mood import Mood, estimate_mood
 from symbolic_v2m.timeline.tempo import CutPlacement, plan_tempo
 from symbolic_v2m.video.features import VideoFeatures
@@ -42,6 +44,10 @@ class TimelineConfig:
     controls: ControlConfig = field(default_factory=ControlConfig)
     #: extra energy (-1..1) for some sections (1-based), on top of ``controls.energy``
     section_energy: dict[int, float] = field(default_factory=dict)
+    #: visual beats at least this strong become hit points (above 1: none do)
+    hit_threshold: float = HIT_THRESHOLD
+    #: the user's hit points, seconds into the video
+    hits: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,8 @@ class Timeline:
 
     ``density`` holds, per stage role, the density class of every bar; ``strength`` the forced
     strength at a tick (accompaniment), and ``onsets`` the ticks that must carry an onset (the
-    strong visual beats).
+    strong visual beats). ``hits`` are the hit points (:mod:`.hits`): the accompaniment's
+    fullest strength there, and an onset the melody must have too (``melody_onsets``).
     """
 
     duration: float
@@ -76,6 +83,12 @@ class Timeline:
     density: dict[str, tuple[int, ...]]
     strength: tuple[tuple[int, int], ...]
     onsets: tuple[int, ...]
+    hits: tuple[HitPoint, ...] = ()
+
+    @property
+    def melody_onsets(self) -> tuple[int, ...]:
+        """Ticks where the melody must strike: the hit points."""
+        return tuple(h.tick for h in self.hits)
 
     @property
     def bar_starts(self) -> np.ndarray:
@@ -186,12 +199,17 @@ def build_timeline(
     by_tick: dict[int, int] = {}
     for (tick, _), value in zip(keep, classes, strict=True):
         by_tick[tick] = max(by_tick.get(tick, 0), int(value))
+    hits = hit_points(features.beats, config.hits, plan.tempo, length, config.hit_threshold)
+    for hit in hits:  # the accompaniment's fullest chord on every hit point
+        by_tick[hit.tick] = MAX_STRENGTH
     onsets = tuple(sorted(by_tick))
-    # a bar must have room for its required onsets
-    required = np.histogram(onsets, bins=bar_starts)[0] if onsets else np.zeros(len(meters))
-    density["accompaniment"] = tuple(
-        int(max(d, r)) for d, r in zip(density["accompaniment"], required, strict=True)
-    )
+    # a bar must have room for its required onsets (the melody's: the hit points)
+    for role, required_ticks in (("accompaniment", onsets), ("melody", [h.tick for h in hits])):
+        required = np.histogram(required_ticks, bins=bar_starts)[0]
+        density[role] = tuple(
+            int(min(max(d, r), m.ticks(TICKS_PER_BEAT)))
+            for d, r, m in zip(density[role], required, meters, strict=True)
+        )
 
     if config.key is not None:
         key = config.key
@@ -211,4 +229,5 @@ def build_timeline(
         density=density,
         strength=tuple(sorted(by_tick.items())),
         onsets=onsets,
+        hits=hits,
     )
