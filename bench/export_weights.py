@@ -107,6 +107,7 @@ def card(
     sanity: dict | None,
     size_bytes: int,
     context_use: list[str] | None = None,
+    note: str | None = None,
 ) -> str:
     c = chosen["config"]
     best = chosen["best"]
@@ -152,6 +153,7 @@ def card(
         f"{c['seed']}. Chosen epoch: {best['epoch']} (step {best['step']}, "
         f"{best['step'] * tokens_per_step:,} tokens), the lowest validation loss of the run.",
         f"Hardware: {hardware}.",
+        *([note] if note else []),
         *history_lines(chosen["sessions"], tokens_per_step),
         "",
         "Reproduce (after `symbolic-v2m dataset prepare --pop909 PATH --out data/pop909`):",
@@ -238,6 +240,7 @@ def main() -> None:
         default="the project's dev VM, 2 x86_64 CPU cores, "
         "no GPU (training shared the cores with a second run)",
     )
+    parser.add_argument("--note", help="a sentence for the Training section (what else happened)")
     args = parser.parse_args()
     candidates = [run_summary(r) for r in args.run]
     chosen = min(candidates, key=lambda c: c["best"]["valid"]["loss"])
@@ -265,6 +268,7 @@ def main() -> None:
         sanity,
         out.stat().st_size,
         context_rows,
+        args.note,
     )
     (WEIGHTS / f"{args.stage}.md").write_text(text)
     print(

@@ -281,6 +281,14 @@ def _set_threads(threads: int | None) -> None:
 )
 @hit_option(span=False)
 @click.option(
+    "--timeline",
+    "timeline_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The editing program's timeline of this video (.edl, .xml, .fcpxml, .kdenlive, .otio): "
+    "its cuts replace the detected ones, its markers become hit points (a marker named "
+    "'Section ...' starts a section).",
+)
+@click.option(
     "--hit-threshold",
     type=click.FloatRange(min=0.0),
     default=HIT_THRESHOLD,
@@ -312,6 +320,7 @@ def compose(
     soundfont: Path | None,
     weights: Path | None,
     hits: tuple[str, ...],
+    timeline_file: Path | None,
     hit_threshold: float,
     force: bool,
     device: str | None,
@@ -345,6 +354,7 @@ def compose(
         weights_dir=str(weights) if weights else None,
         hits=hits,
         hit_threshold=hit_threshold,
+        timeline_file=str(timeline_file) if timeline_file else None,
     )
     if chord_tone_bonus is not None:
         config = replace(config, chord_tone_bonus=chord_tone_bonus)

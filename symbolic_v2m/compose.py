@@ -52,7 +52,13 @@ from symbolic_v2m.stages.theory_constraints import (
 from symbolic_v2m.timeline import ControlConfig, Timeline, TimelineConfig, build_timeline
 from symbolic_v2m.timeline.hits import HIT_THRESHOLD, parse_hit_time
 from symbolic_v2m.video import AnalysisConfig, VideoFeatures, analyze_video
+from symbolic_v2m.video.edit_timeline import (
+    check_edit_timeline,
+    read_edit_timeline,
+    with_edit_cuts,
+)
 from symbolic_v2m.video.features import VideoInfo
+from symbolic_v2m.video.probe import probe_video
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +110,9 @@ class ComposeConfig:
     hits: tuple[str, ...] = ()
     #: visual beats at least this strong become hit points (above 1: none)
     hit_threshold: float = HIT_THRESHOLD
+    #: an editing program's timeline (EDL, FCP XML, FCPXML, Kdenlive, .otio): its cuts replace
+    #: the detected ones, its markers become hit points (video/edit_timeline.py)
+    timeline_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -225,10 +234,18 @@ def compose(
     warnings: list[str] = []
     _check_soundfont(config.soundfont, paths, warnings)
     timeline_config = _timeline_config(config)
+    edit = None
+    if config.timeline_file:  # read before any work; an EDL at the video's frame rate
+        fps = probe_video(video).fps
+        edit = read_edit_timeline(Path(config.timeline_file), float(fps) if fps else None)
 
     started = time.perf_counter()
     if features is None:
         features = analyze_video(video, config.analysis, for_phase(progress, "analysing"))
+    if edit is not None:  # the editor's cuts for the detected ones, its markers as hit points
+        check_edit_timeline(edit, features.info)
+        features = with_edit_cuts(features, edit)
+        config = replace(config, hits=config.hits + tuple(f"{t:.3f}" for t in edit.hits))
     timings["analysis"] = time.perf_counter() - started
 
     started = time.perf_counter()
