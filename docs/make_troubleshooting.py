@@ -68,6 +68,22 @@ def _edited_meter(folder: Path) -> None:
     midi.save(folder / "edited.mid")
 
 
+def _long_timeline(folder: Path) -> None:
+    """A 2 s clip and an OpenTimelineIO timeline of 3 s (another cut of the film)."""
+    import opentimelineio as otio
+
+    _clip(folder)
+    rate = 30  # the clip's
+    timeline = otio.schema.Timeline(name="cut")
+    track = otio.schema.Track(kind=otio.schema.TrackKind.Video)
+    timeline.tracks.append(track)
+    for frames in (30, 60):
+        length = otio.opentime.RationalTime(frames, rate)
+        start = otio.opentime.RationalTime(0, rate)
+        track.append(otio.schema.Clip(source_range=otio.opentime.TimeRange(start, length)))
+    otio.adapters.write_to_file(timeline, str(folder / "cut.otio"))
+
+
 def _project_newer(folder: Path) -> None:
     doc = {"schema": "symbolic-v2m-project", "version": 99}
     (folder / "clip.v2m.json").write_text(json.dumps(doc))
@@ -121,6 +137,17 @@ CASES = (
          "file is damaged, or of another kind (a .dls or .sfz). Nothing was analysed or written. "
          "Give a General MIDI soundfont, or leave --soundfont out to use the one installed "
          "(`symbolic-v2m doctor` shows which)."),
+    Case("A hit point lies outside the video", _clip,
+         ("compose", "clip.mp4", "--hit", "0:12.5"),
+         "--hit takes a moment inside the video: seconds (12.5), minutes:seconds (0:12.5) or "
+         "timecode HH:MM:SS:FF counted from the video's first frame at its frame rate. A "
+         "timecode from an editing program's 01:00:00:00 timeline needs that hour taken off "
+         "(or give the timeline itself with --timeline)."),
+    Case("The editing timeline is not this video's", _long_timeline,
+         ("compose", "clip.mp4", "--timeline", "cut.otio"),
+         "--timeline must be the timeline the video was rendered from: the same length (within "
+         "two frames) and frame rate. Export the timeline of the sequence you rendered, or "
+         "render the video again from it."),
     Case("The project file is from a newer version", _project_newer,
          ("regenerate", "clip.v2m.json", "--bars", "1-2"),
          "The project was written by a newer symbolic-v2m: upgrade this one to edit it."),
