@@ -18,7 +18,7 @@ common="--dropout 0.1 --lr 0.0006 --warmup 100 --seed 0 --pitch key-relative --r
 declare -A SETTINGS=(
   [chord]="--d-model 128 --layers 3 --heads 4 --ff 512 --seq-len 256 --batch-size 32 --epochs 10 --steps-per-epoch 100"
   [melody]="--d-model 192 --layers 4 --heads 4 --ff 768 --seq-len 512 --batch-size 16 --epochs 10 --steps-per-epoch 100"
-  [accompaniment]="--d-model 128 --layers 4 --heads 4 --ff 512 --seq-len 512 --batch-size 16 --epochs 12 --steps-per-epoch 100"
+  [accompaniment]="--d-model 128 --layers 4 --heads 4 --ff 512 --seq-len 512 --batch-size 16 --epochs 8 --steps-per-epoch 100"
 )
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(chord melody accompaniment)

@@ -294,7 +294,7 @@ def test_no_soundfont_at_all_removes_the_old_audio_and_says_so(sets, clip, tmp_p
     def none_installed(path=None):
         raise MissingPartError("no General MIDI soundfont found")
 
-    monkeypatch.setattr(compose_module, "render_audio", lambda midi, sf: none_installed())
+    monkeypatch.setattr(compose_module, "render_audio", lambda midi, sf, **_: none_installed())
     assert main(_compose_args(clip, out, 2) + ["--force"]) == 0
     report = capsys.readouterr().out  # the warnings are part of the report
     assert "warning: no audio" in report
