@@ -195,15 +195,20 @@ WRITERS = {
 }
 
 
-@pytest.mark.parametrize("writer", [*WRITERS, "Project.save"])
-def test_a_failing_writer_changes_nothing(sets, clip, tmp_path, monkeypatch, capsys, writer):
-    out = _folder_with_old_set(sets, tmp_path)
+def _break(monkeypatch: pytest.MonkeyPatch, writer: str) -> None:
+    """Make one writer (a name of WRITERS, or Project.save) fail like a full disk."""
     if writer == "Project.save":
         real = Project.save
         monkeypatch.setattr(Project, "save", lambda self, path: _fail_after(real, 1)(self, path))
     else:
         real = getattr(compose_module, writer)
         monkeypatch.setattr(compose_module, writer, _fail_after(real, WRITERS[writer]))
+
+
+@pytest.mark.parametrize("writer", [*WRITERS, "Project.save"])
+def test_a_failing_writer_changes_nothing(sets, clip, tmp_path, monkeypatch, capsys, writer):
+    out = _folder_with_old_set(sets, tmp_path)
+    _break(monkeypatch, writer)
     assert main(_compose_args(clip, out, 2) + ["--force", "-q"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "No space left on device" in err
@@ -215,12 +220,7 @@ def test_a_failing_writer_changes_nothing(sets, clip, tmp_path, monkeypatch, cap
 def test_a_failing_writer_changes_nothing_in_a_regeneration(sets, tmp_path, monkeypatch,
                                                              capsys, writer):  # fmt: skip
     out = _folder_with_old_set(sets, tmp_path)
-    if writer == "Project.save":
-        real = Project.save
-        monkeypatch.setattr(Project, "save", lambda self, path: _fail_after(real, 1)(self, path))
-    else:
-        real = getattr(compose_module, writer)
-        monkeypatch.setattr(compose_module, writer, _fail_after(real, WRITERS[writer]))
+    _break(monkeypatch, writer)
     assert main(_regenerate_args(out) + ["-q"]) == 1
     assert "No space left on device" in capsys.readouterr().err
     assert _hashes(out) == _hashes(sets["old"])
