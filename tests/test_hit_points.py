@@ -133,9 +133,8 @@ def test_flashes_and_user_hits_are_heard_in_every_part(flash_clip, tiny_weights,
     assert project["options"]["hits"] == [USER_HIT] and len(project["timeline"]["hits"]) == 3
 
 
-def test_no_hit_points_changes_nothing_between_them(flash_clip, tiny_weights, tmp_path):
-    """With the threshold above 1 and no --hit, the piece is today's; hit points change the
-    music only at their own ticks and in what the stages were asked for there."""
+def test_hit_points_off_means_none(flash_clip, tiny_weights, tmp_path):
+    """With the threshold above 1 and no --hit there are no hit points and no hit markers."""
     config = ComposeConfig(
         weights_dir=str(tiny_weights), outputs=("midi",), seed=2, hit_threshold=1.5
     )
@@ -143,6 +142,31 @@ def test_no_hit_points_changes_nothing_between_them(flash_clip, tiny_weights, tm
     assert result.timeline.hits == ()
     assert _markers(tmp_path / "a" / "flash.mid")  # cuts and sections
     assert not [m for m in _markers(tmp_path / "a" / "flash.mid") if m.startswith("Hit")]
+
+
+def test_between_hit_points_the_arrangement_does_not_change(flash_clip, tiny_weights, tmp_path):
+    """The same score arranged with and without hit points: every note that neither starts
+    on a hit tick nor is held through one is the same note, at the same velocity."""
+    from symbolic_v2m.arrangement import arrange
+
+    config = ComposeConfig(weights_dir=str(tiny_weights), outputs=("midi",), seed=2)
+    score = compose(flash_clip, tmp_path / "o", config).score
+    ticks = (12, 40, 77)
+    plain, accented = arrange(score), arrange(score, hit_ticks=ticks)
+    for before, after in zip(plain.tracks, accented.tracks, strict=True):
+        touched = [n for n in before.notes if any(n.onset <= t < n.offset for t in ticks)]
+        away = [n for n in before.notes if n not in touched]
+        assert set(away) <= set(after.notes), before.name
+        extra = [n for n in after.notes if n not in set(away)]
+        if after.is_drum:  # the accent strokes, on the hit points only
+            assert extra and all(n.onset in ticks for n in extra), before.name
+            continue
+        for note in extra:  # a touched note accented, or split at the hit point: same pitch
+            assert any(
+                t.pitch == note.pitch and t.onset <= note.onset and note.offset <= t.offset
+                for t in touched
+            ), (before.name, note)
+        assert len(extra) >= len(touched), before.name  # nothing touched was dropped
 
 
 def test_default_models_make_every_hit_point_stand_out(flash_clip, tmp_path) -> None:
