@@ -664,6 +664,19 @@ def dataset_stats(
     help="Continue the run in this directory with its own settings (other options ignored).",
 )
 @click.option(
+    "--extend",
+    "extend_epochs",
+    type=click.IntRange(min=1),
+    help="With --resume: carry the run on for this many more epochs, with a warm restart.",
+)
+@click.option(
+    "--restart-peak",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.5,
+    show_default=True,
+    help="With --extend: the restart's peak learning rate, as a fraction of the run's --lr.",
+)
+@click.option(
     "--data",
     "data_dir",
     type=click.Path(path_type=Path, exists=True, file_okay=False),
@@ -740,17 +753,28 @@ def train(
     device: str | None,
     quiet: bool,
     resume: Path | None,
+    extend_epochs: int | None,
+    restart_peak: float,
 ) -> None:
     """Train one stage's CP Transformer (also under torchrun: -m symbolic_v2m.cli train ...).
 
     A run directory holds everything needed to carry on: `train --resume RUN` continues a
-    stopped run exactly where its last checkpoint left it, with the run's own settings."""
+    stopped run exactly where its last checkpoint left it, with the run's own settings;
+    `--resume RUN --extend N` carries a run on for N more epochs (a warm restart of the
+    learning rate; the run's log and model card keep the whole history)."""
     from symbolic_v2m.model import ModelConfig
-    from symbolic_v2m.training import TrainConfig, load_run_config
+    from symbolic_v2m.training import TrainConfig, extend_run, load_run_config
     from symbolic_v2m.training import train as run_training
 
+    if extend_epochs is not None and resume is None:
+        raise click.UsageError("--extend carries on an existing run: give --resume RUN")
     if resume is not None:
         config = load_run_config(resume, device=device)
+        if extend_epochs is not None:
+            try:
+                config = extend_run(config, extend_epochs, restart_peak)
+            except ValueError as exc:
+                raise click.UsageError(str(exc)) from None
         stage = config.stage
         out_dir = Path(config.out_dir)
         return _run_training(config, stage, out_dir, quiet, run_training)

@@ -3,6 +3,13 @@
 Entry point: :func:`train` with a :class:`TrainConfig`.
 """
 
-from symbolic_v2m.training.train import History, TrainConfig, evaluate, load_run_config, train
+from symbolic_v2m.training.train import (
+    History,
+    TrainConfig,
+    evaluate,
+    extend_run,
+    load_run_config,
+    train,
+)
 
 __all__ = ["History", "TrainConfig", "evaluate", "load_run_config", "train"]

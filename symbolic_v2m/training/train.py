@@ -70,6 +70,10 @@ class TrainConfig:
     max_valid_windows: int | None = None
     #: stop (checkpointed, resumable) once this much wall time has passed in this process
     max_minutes: float | None = None
+    #: warm restarts that extended a run past its first schedule, as (step, peak): from that
+    #: step the learning rate warms up again to ``peak * lr`` and decays by cosine to the
+    #: floor at the next restart or the end (see :func:`extend_run`)
+    restarts: tuple[tuple[int, float], ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -89,6 +93,7 @@ def load_run_config(run_dir: Path | str, device: str | None = None) -> TrainConf
         model = ModelConfig.from_dict(d.pop("model"))
         if d.get("transpose") is not None:
             d["transpose"] = tuple(d["transpose"])
+        d["restarts"] = tuple((int(s), float(p)) for s, p in d.get("restarts", ()))
         d.update(out_dir=str(run_dir), device=device or d.get("device"))
         return TrainConfig(model=model, **d)
     except (ValueError, TypeError, KeyError) as exc:
@@ -169,13 +174,41 @@ def transposition_range(config: TrainConfig) -> tuple[int, int]:
     return (0, 0) if config.model.key_relative else (-5, 6)
 
 
+def extend_run(config: TrainConfig, epochs: int, peak: float = 0.5) -> TrainConfig:
+    """The settings of a finished (or running) run carried on for ``epochs`` more epochs with a
+    warm restart: the steps so far keep the schedule they had, and from the run's current end
+    the learning rate warms up again to ``peak * lr`` and decays by cosine over the new epochs.
+
+    A run whose cosine has reached its floor learns little more at that rate; a restart to a
+    fraction of the first peak (SGDR, Loshchilov & Hutter 2017) goes on improving it without
+    starting again from scratch, and the run's history stays one record.
+    """
+    if epochs < 1 or not 0 < peak <= 1:
+        raise ValueError("extend_run needs epochs >= 1 and 0 < peak <= 1")
+    steps_per_epoch = config.steps_per_epoch
+    if steps_per_epoch is None:
+        raise ValueError("only runs with a fixed --steps-per-epoch can be extended")
+    start = steps_per_epoch * config.epochs
+    return replace(config, epochs=config.epochs + epochs, restarts=(*config.restarts, (start, peak)))
+
+
 def _lr_factor(step: int, config: TrainConfig, total: int) -> float:
-    if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    progress = min(1.0, (step - config.warmup_steps) / max(1, total - config.warmup_steps))
-    return config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (
-        1 + math.cos(math.pi * progress)
-    )
+    """The learning rate at ``step`` as a fraction of ``config.lr``: linear warm-up and cosine
+    decay to ``min_lr_ratio``, once per segment (the first schedule, then each restart)."""
+    floor = config.min_lr_ratio
+    bounds = [0, *(s for s, _ in config.restarts), total]
+    segment = max(i for i in range(len(bounds) - 1) if bounds[i] <= step or i == 0)
+    start, end = bounds[segment], max(bounds[segment + 1], bounds[segment] + 1)
+    local = step - start
+    if segment == 0:
+        peak, low = 1.0, 0.0
+    else:
+        peak, low = config.restarts[segment - 1][1], floor
+    if local < config.warmup_steps:
+        return low + (peak - low) * (local + 1) / config.warmup_steps
+    span = max(1, end - start - config.warmup_steps)
+    progress = min(1.0, (local - config.warmup_steps) / span)
+    return floor + (peak - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 @torch.no_grad()
@@ -301,6 +334,9 @@ def train(config: TrainConfig, progress: Callable[[int, int, float], None] | Non
             state["sampler"][rank] if rank < len(state["sampler"]) else sampler.state()
         )
         torch.set_rng_state(state["torch_rng"])
+        # a run extended since its checkpoint (extend_run) takes its new schedule from here
+        for group, base in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
+            group["lr"] = base * _lr_factor(step, config, total_steps)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")

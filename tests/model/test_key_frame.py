@@ -142,3 +142,31 @@ def test_train_resume_takes_the_runs_own_settings(prepared_fixture, tmp_path, ca
     empty.mkdir()
     assert main(["train", "--resume", str(empty), "-q"]) == 1
     assert "not a training run to resume" in capsys.readouterr().err
+
+
+def test_extending_a_finished_run_keeps_its_schedule_and_warms_up_again() -> None:
+    from symbolic_v2m.training.train import _lr_factor, extend_run
+
+    config = TrainConfig(stage="melody", data_dir="d", out_dir="o", epochs=10, steps_per_epoch=100)
+    first = [_lr_factor(s, config, 1000) for s in range(1000)]
+    longer = extend_run(config, 5, peak=0.5)
+    assert longer.epochs == 15 and longer.restarts == ((1000, 0.5),)
+    # the steps already taken had the same learning rate under the extended schedule
+    assert [_lr_factor(s, longer, 1500) for s in range(1000)] == first
+    restart = [_lr_factor(s, longer, 1500) for s in range(1000, 1500)]
+    assert restart[0] == pytest.approx(config.min_lr_ratio, abs=0.01)  # no jump from the floor
+    assert max(restart) == pytest.approx(0.5)
+    assert restart[-1] == pytest.approx(config.min_lr_ratio, abs=1e-3)
+    with pytest.raises(ValueError):
+        extend_run(replace(config, steps_per_epoch=None), 5)
+
+
+def test_train_resume_extend_carries_a_finished_run_on(prepared_fixture, tmp_path) -> None:
+    run = tmp_path / "run"
+    train(_config(prepared_fixture, run))  # 2 epochs of 3 steps: finished
+    assert main(["train", "--resume", str(run), "--extend", "1", "-q"]) == 0
+    state = torch.load(run / "last.pt", weights_only=False)
+    assert state["step"] == 9 and len(state["history"]) == 3
+    loaded = load_run_config(run)
+    assert loaded.epochs == 3 and loaded.restarts == ((6, 0.5),)
+    assert main(["train", "--extend", "1", "-q"]) == 2  # extends nothing without --resume
