@@ -12,4 +12,4 @@ from symbolic_v2m.training.train import (
     train,
 )
 
-__all__ = ["History", "TrainConfig", "evaluate", "load_run_config", "train"]
+__all__ = ["History", "TrainConfig", "evaluate", "extend_run", "load_run_config", "train"]

@@ -189,7 +189,9 @@ def extend_run(config: TrainConfig, epochs: int, peak: float = 0.5) -> TrainConf
     if steps_per_epoch is None:
         raise ValueError("only runs with a fixed --steps-per-epoch can be extended")
     start = steps_per_epoch * config.epochs
-    return replace(config, epochs=config.epochs + epochs, restarts=(*config.restarts, (start, peak)))
+    return replace(
+        config, epochs=config.epochs + epochs, restarts=(*config.restarts, (start, peak))
+    )
 
 
 def _lr_factor(step: int, config: TrainConfig, total: int) -> float:
