@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import math
 from array import array
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -46,6 +46,7 @@ from symbolic_v2m.video.motion import (
     visual_tempo,
 )
 from symbolic_v2m.video.probe import PLAUSIBLE_FPS, VideoMeta, probe_video
+from symbolic_v2m.video.scenes import SCENE_THRESHOLD, LookTracker, group_scenes
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,8 @@ class AnalysisConfig:
             timing metadata is wrong.
         min_beat_gap: visual beats closer than this (seconds) count as one.
         cuts: the cut detector's settings.
+        scene_threshold: shots at least this alike (0..1) show the same scene
+            (:mod:`.scenes`); above 1, every shot is a scene of its own.
     """
 
     area: int = DEFAULT_ANALYSIS_AREA
@@ -79,6 +82,7 @@ class AnalysisConfig:
     fps: Fraction | None = None
     min_beat_gap: float = 0.1
     cuts: CutConfig = field(default_factory=CutConfig)
+    scene_threshold: float = SCENE_THRESHOLD
 
     def __post_init__(self) -> None:
         if not 32 * 32 <= self.area <= 1920 * 1080:
@@ -89,6 +93,8 @@ class AnalysisConfig:
             raise ConfigError(f"fps must be 1-240 (received {float(self.fps):g})")
         if not 0.0 < self.min_beat_gap <= 2.0:
             raise ConfigError(f"min_beat_gap must be in (0, 2] s (received {self.min_beat_gap})")
+        if not 0.0 <= self.scene_threshold:
+            raise ConfigError(f"scene threshold must be >= 0 (received {self.scene_threshold})")
 
     def to_dict(self) -> dict:
         """JSON-friendly settings, recorded in the features for reproducibility."""
@@ -122,6 +128,7 @@ def analyze_video(
 
     times: array[float] = array("d")
     colour = ColourTracker()
+    looks = LookTracker()
     cuts = CutTracker(config.cuts, nominal_fps, times, colour.brightness)
     motion = MotionTracker(size)
     min_step = 1.0 / config.max_rate - 1e-4
@@ -135,6 +142,7 @@ def analyze_video(
             thumb = cv2.resize(frame.image, thumb_size, interpolation=cv2.INTER_AREA)
             times.append(frame.time)
             colour.update(thumb, float(gray.mean()) / 255.0)
+            looks.update(frame.index, frame.time, thumb)
             cuts.update(frame, thumb)
             if frame.time - last_motion >= min_step:
                 motion.update(frame.index, frame.time, gray)
@@ -184,6 +192,8 @@ def analyze_video(
     beats = find_visual_beats(sample_times, sample_frames, impact, config.min_beat_gap)
     tempo, confidence = visual_tempo(sample_times, impact)
     shots = colour.shots(times, end_time, found_cuts, sample_frames, speed)
+    scenes = group_scenes(looks.shot_looks(shots), config.scene_threshold)
+    shots = tuple(replace(shot, scene=g) for shot, g in zip(shots, scenes, strict=True))
 
     width, height = meta.display_size
     info = VideoInfo(

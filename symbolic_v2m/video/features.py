@@ -81,7 +81,11 @@ class VisualBeat:
 
 @dataclass(frozen=True)
 class Shot:
-    """The span between two cuts, with its colour, brightness and motion statistics."""
+    """The span between two cuts, with its colour, brightness and motion statistics.
+
+    ``scene`` groups shots that show the same place or look (:mod:`.scenes`), 0-based in order
+    of first appearance; ``-1`` in features analysed before scenes were grouped.
+    """
 
     start: float
     end: float
@@ -92,6 +96,7 @@ class Shot:
     colourfulness: float
     warmth: float
     mean_speed: float
+    scene: int = -1
 
 
 @dataclass(frozen=True)

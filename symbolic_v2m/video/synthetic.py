@@ -72,6 +72,13 @@ class SyntheticClip:
         return tuple(f / float(self.fps) for f in self.cut_frames)
 
     @property
+    def scenes(self) -> tuple[int, ...]:
+        """The true scene group of each shot: shots with one seed show one texture (a place),
+        numbered in order of first appearance, as :func:`~.scenes.group_scenes` numbers them."""
+        first: dict[int, int] = {}
+        return tuple(first.setdefault(s.seed, len(first)) for s in self.shots)
+
+    @property
     def accent_times(self) -> tuple[float, ...]:
         """Times of reversals and flashes in seconds."""
         return tuple(f / float(self.fps) for f in self.accent_frames)

@@ -1,0 +1,113 @@
+"""Scene grouping against ground truth: synthetic layouts with known returns, and the shared
+real clips (where no scene returns, nothing should be grouped).
+
+    python bench/scenes.py [--shared ../shared/videos] [--json out.json]
+
+For each clip: the true and found groups as letters, right or wrong, and the similarity of the
+most alike pair of shots from different true scenes (how close a false merge came) and of the
+least alike pair from one scene (how close a missed return came), against SCENE_THRESHOLD.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+from symbolic_v2m.video import AnalysisConfig, analyze_video
+from symbolic_v2m.video.scenes import SCENE_THRESHOLD, look_similarity, scene_letter
+from symbolic_v2m.video.synthetic import SyntheticShot, write_synthetic_clip
+
+
+def _shot(seed: int, seconds: float = 4.0, speed: float = 0.1, direction: float = 0.0):
+    return SyntheticShot(seconds, speed=speed, direction=direction, seed=seed)
+
+
+#: name -> shots; a returning scene is the same texture moving the same way (its length may
+#: differ: a different cut of the same place)
+LAYOUTS = {
+    "ABAB": [_shot(1), _shot(2, speed=0.3, direction=90), _shot(1), _shot(2, speed=0.3, direction=90)],
+    "ABCA": [_shot(3, speed=0.05), _shot(4, speed=0.2), _shot(5, speed=0.4, direction=180), _shot(3, speed=0.05)],
+    "ABCD (no return)": [_shot(6), _shot(7, speed=0.2), _shot(8, speed=0.0), _shot(9, speed=0.35)],
+    "ABCAB (still shots)": [_shot(10, speed=0.0), _shot(11, speed=0.0), _shot(12, 3.0, speed=0.0), _shot(10, speed=0.0), _shot(11, speed=0.0)],
+    "ABAB (slow and fast)": [_shot(13, speed=0.05), _shot(14, speed=0.3), _shot(13, speed=0.05), _shot(14, speed=0.3)],
+}  # fmt: skip
+
+
+def _letters(groups) -> str:
+    return " ".join(scene_letter(g) for g in groups)
+
+
+def _margins(looks, truth) -> tuple[float, float]:
+    """(most alike pair across true scenes, least alike pair within one); blank shots are
+    never compared (scenes.py), so they are left out."""
+    across, within = 0.0, 1.0
+    for i in range(len(looks)):
+        for j in range(i):
+            if looks[i].blank or looks[j].blank:
+                continue
+            s = look_similarity(looks[i], looks[j])
+            if truth[i] == truth[j]:
+                within = min(within, s)
+            else:
+                across = max(across, s)
+    return across, within
+
+
+def _looks(path: Path):
+    """Analyse once; the shots' looks, re-measured with the analysis's own tracker."""
+    from symbolic_v2m.video import analyze as analysis
+    from symbolic_v2m.video.scenes import LookTracker
+
+    kept: list[LookTracker] = []
+    original = analysis.LookTracker
+
+    class Keeping(LookTracker):
+        def __init__(self) -> None:
+            super().__init__()
+            kept.append(self)
+
+    analysis.LookTracker = Keeping
+    try:
+        features = analyze_video(path, AnalysisConfig())
+    finally:
+        analysis.LookTracker = original
+    return features, kept[0].shot_looks(features.shots)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=Path("../shared/videos"))
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, shots in LAYOUTS.items():
+            clip = write_synthetic_clip(Path(tmp) / "clip.mp4", shots)
+            features, looks = _looks(clip.path)
+            found = tuple(s.scene for s in features.shots)
+            across, within = _margins(looks, clip.scenes)
+            rows.append(
+                (name, _letters(clip.scenes), _letters(found), found == clip.scenes, across, within)
+            )
+    if args.shared.is_dir():
+        for path in sorted(args.shared.glob("*.mp4")):
+            features, looks = _looks(path)
+            found = tuple(s.scene for s in features.shots)
+            truth = tuple(range(len(found)))  # nothing returns in these clips
+            across, _ = _margins(looks, truth)
+            rows.append((path.name, _letters(truth), _letters(found), found == truth, across, None))
+    print(f"threshold {SCENE_THRESHOLD}")
+    print("| clip | true | found | right | most alike across scenes | least alike within |")
+    print("|---|---|---|---|---|---|")
+    for name, truth, found, right, across, within in rows:
+        w = "-" if within is None or within == 1.0 else f"{within:.3f}"
+        print(f"| {name} | {truth} | {found} | {'yes' if right else 'NO'} | {across:.3f} | {w} |")
+    print(f"right on {sum(r[3] for r in rows)} of {len(rows)} clips")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
