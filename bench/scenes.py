@@ -17,22 +17,17 @@ from pathlib import Path
 
 from symbolic_v2m.video import AnalysisConfig, analyze_video
 from symbolic_v2m.video.scenes import SCENE_THRESHOLD, look_similarity, scene_letter
-from symbolic_v2m.video.synthetic import SyntheticShot, write_synthetic_clip
+from symbolic_v2m.video.synthetic import scene_layout, write_synthetic_clip
 
-
-def _shot(seed: int, seconds: float = 4.0, speed: float = 0.1, direction: float = 0.0):
-    return SyntheticShot(seconds, speed=speed, direction=direction, seed=seed)
-
-
-#: name -> shots; a returning scene is the same texture moving the same way (its length may
-#: differ: a different cut of the same place)
+#: name -> shots; a returning scene is the same texture moving the same way
 LAYOUTS = {
-    "ABAB": [_shot(1), _shot(2, speed=0.3, direction=90), _shot(1), _shot(2, speed=0.3, direction=90)],
-    "ABCA": [_shot(3, speed=0.05), _shot(4, speed=0.2), _shot(5, speed=0.4, direction=180), _shot(3, speed=0.05)],
-    "ABCD (no return)": [_shot(6), _shot(7, speed=0.2), _shot(8, speed=0.0), _shot(9, speed=0.35)],
-    "ABCAB (still shots)": [_shot(10, speed=0.0), _shot(11, speed=0.0), _shot(12, 3.0, speed=0.0), _shot(10, speed=0.0), _shot(11, speed=0.0)],
-    "ABAB (slow and fast)": [_shot(13, speed=0.05), _shot(14, speed=0.3), _shot(13, speed=0.05), _shot(14, speed=0.3)],
-}  # fmt: skip
+    "ABAB": scene_layout("ABAB"),
+    "ABCA": scene_layout("ABCA"),
+    "ABCD (no return)": scene_layout("ABCD"),
+    "ABCAB (shots of 3-5 s)": scene_layout("ABCAB", (4, 5, 3, 4, 5)),
+    "ABCDE (E still)": scene_layout("ABCDE"),
+    "ABAB (fast and still)": scene_layout("DEDE"),
+}
 
 
 def _letters(groups) -> str:

@@ -97,6 +97,30 @@ DEMO_SHOTS: tuple[SyntheticShot, ...] = (
 )
 
 
+#: The look of each scene of :func:`scene_layout`: (speed, direction) by letter; the seed is
+#: the letter's index + SCENE_SEED, so the palettes differ scene to scene.
+SCENE_MOTION = ((0.05, 0), (0.3, 90), (0.15, 180), (0.4, 45), (0.0, 270), (0.22, 135))
+SCENE_SEED = 20
+
+
+def scene_layout(
+    letters: str, seconds: float | Sequence[float] = 4.0, seed: int = SCENE_SEED
+) -> tuple[SyntheticShot, ...]:
+    """Shots that show scenes in the order of ``letters`` ("ABAB", "A B C A"): every shot of
+    one letter is the same picture moving the same way (a scene that returns), each letter
+    another texture and motion. ``seconds`` is every shot's length, or one per shot."""
+    names = [c for c in letters.upper() if not c.isspace()]
+    lengths = [seconds] * len(names) if isinstance(seconds, int | float) else list(seconds)
+    if len(lengths) != len(names):
+        raise ValueError(f"{len(names)} shots but {len(lengths)} lengths")
+    shots = []
+    for name, length in zip(names, lengths, strict=True):
+        k = ord(name) - ord("A")
+        speed, direction = SCENE_MOTION[k % len(SCENE_MOTION)]
+        shots.append(SyntheticShot(length, speed=speed, direction=direction, seed=seed + k))
+    return tuple(shots)
+
+
 def texture(height: int, width: int, seed: int) -> np.ndarray:
     """A colourful, smooth-but-detailed random texture, (H, W, 3) uint8 BGR.
 
