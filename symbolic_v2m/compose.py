@@ -50,6 +50,7 @@ from symbolic_v2m.stages.theory_constraints import (
     strict_set,
 )
 from symbolic_v2m.timeline import ControlConfig, Timeline, TimelineConfig, build_timeline
+from symbolic_v2m.timeline.form import DEFAULT_VARIATION, parse_form
 from symbolic_v2m.timeline.hits import HIT_THRESHOLD, parse_hit_time
 from symbolic_v2m.video import AnalysisConfig, VideoFeatures, analyze_video
 from symbolic_v2m.video.edit_timeline import (
@@ -113,6 +114,11 @@ class ComposeConfig:
     #: an editing program's timeline (EDL, FCP XML, FCPXML, Kdenlive, .otio): its cuts replace
     #: the detected ones, its markers become hit points (video/edit_timeline.py)
     timeline_file: str | None = None
+    #: the form as typed (``--form "A B A C"``, ``--form 3:A``, ``--form free``); empty: planned
+    #: from the video (timeline/form.py)
+    form: tuple[str, ...] = ()
+    #: how much of a returning section is written afresh: 0 the same notes, 1 only the chords
+    variation: float = DEFAULT_VARIATION
 
 
 @dataclass(frozen=True)
@@ -172,6 +178,12 @@ def _timeline_config(config: ComposeConfig, info: VideoInfo | None = None) -> Ti
         meter = TimeSignature.parse(config.time_signature)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    try:
+        form = replace(parse_form(tuple(config.form)), variation=config.variation)
+    except ValueError as exc:
+        raise ConfigError(f"--form: {exc}") from None
+    if not 0.0 <= config.variation <= 1.0:
+        raise ConfigError(f"--variation {config.variation:g}: choose 0..1")
     return TimelineConfig(
         tempo=config.tempo,
         max_tempo_deviation=config.max_tempo_deviation,
@@ -182,6 +194,7 @@ def _timeline_config(config: ComposeConfig, info: VideoInfo | None = None) -> Ti
         section_energy={int(k): float(v) for k, v in config.section_energy.items()},
         hit_threshold=config.hit_threshold,
         hits=tuple(hits),
+        form=form,
     )
 
 
@@ -430,7 +443,11 @@ def _request(
         timeline,
         config.chord_tone_bonus,
     )
-    return StageRequest(pitch_range=tuple(pitch_range) if pitch_range else None, **theory)
+    return StageRequest(
+        pitch_range=tuple(pitch_range) if pitch_range else None,
+        copies=timeline.form.copies_for(role.value),
+        **theory,
+    )
 
 
 def _theory_request(
@@ -612,7 +629,7 @@ class RegenerateResult:
 def _config_from_options(options: dict) -> ComposeConfig:
     fields = {k: v for k, v in options.items() if k in ComposeConfig.__dataclass_fields__}
     fields.pop("analysis", None)
-    for name in ("outputs", "progression", "hits"):
+    for name in ("outputs", "progression", "hits", "form"):
         if name in fields:
             fields[name] = tuple(fields[name])
     return ComposeConfig(**fields)

@@ -56,6 +56,12 @@ all 909 songs loaded with :class:`~symbolic_v2m.data.pop909.Pop909` and
   passage recurs exactly; a piece that repeats nothing scores low. POP909: 0.903 (the first 200
   songs with their beats shuffled: 0.66; 16 bars of random 8th-note pitches: about 0.27; the
   same with the second half repeating the first: about 0.90).
+- ``recurrence``: how much the piece repeats itself, bar by bar. Each bar is the set of its
+  onsets as (16th position, pitch) pairs, on the grid of the grooving vectors; a bar's
+  recurrence is its best Jaccard similarity (shared pairs / all pairs) to any earlier bar; the
+  piece's is the mean over its non-empty bars that have an earlier non-empty bar (silence
+  repeating silence is not form). POP909: 0.36 over the first 24 bars of 60 songs, 0.57 over
+  whole songs (``bench/form.py``); a piece that never repeats a bar scores near 0.
 """
 
 from __future__ import annotations
@@ -359,6 +365,67 @@ def structureness(piece: Piece) -> float:
     return float(np.mean([np.nanmean(_best_matches(similarity, w)) for w in lengths]))
 
 
+# --- form -----------------------------------------------------------------------------------
+
+
+def bar_onset_sets(piece: Piece, notes: np.ndarray | None = None) -> list[frozenset]:
+    """Per bar, its onsets as a set of (16th position, MIDI pitch) pairs (module doc)."""
+    notes = piece.pitched() if notes is None else notes
+    n_bars = len(piece.bar_edges()) - 1
+    bars: list[set] = [set() for _ in range(n_bars)]
+    if len(notes) == 0 or n_bars < 1:
+        return [frozenset(b) for b in bars]
+    edges = piece.bar_edges()
+    if len(edges) > 2:
+        edges[-1] = max(edges[-1], edges[-2] + (edges[-2] - edges[-3]))
+    onsets = notes[:, 0]
+    bar = np.searchsorted(edges, onsets + _EPS, side="right") - 1
+    inside = bar >= 0
+    bar, onsets, pitches = bar[inside], onsets[inside], notes[inside, 2].astype(int)
+    bar = np.minimum(bar, n_bars - 1)
+    pos = np.rint((onsets - edges[bar]) / (edges[bar + 1] - edges[bar]) * GROOVE_POSITIONS)
+    wrap = pos >= GROOVE_POSITIONS
+    bar, pos = bar + wrap, np.where(wrap, 0, pos).astype(int)
+    for b, p, pitch in zip(bar, pos, pitches, strict=True):
+        if b < n_bars:
+            bars[b].add((int(p), int(pitch)))
+    return [frozenset(b) for b in bars]
+
+
+def jaccard(a: frozenset, b: frozenset) -> float:
+    """Shared / all elements of two sets (0 when both are empty)."""
+    union = len(a | b)
+    return len(a & b) / union if union else 0.0
+
+
+def recurrence_of(bars: list[frozenset]) -> float:
+    """Mean over non-empty bars with an earlier non-empty bar of the best Jaccard similarity
+    to one of those (``nan`` when no bar has one)."""
+    best = []
+    seen: list[frozenset] = []
+    for bar in bars:
+        if not bar:
+            continue
+        if seen:
+            best.append(max(jaccard(bar, earlier) for earlier in seen))
+        seen.append(bar)
+    return float(np.mean(best)) if best else math.nan
+
+
+def recurrence(piece: Piece) -> float:
+    """How much the piece repeats itself, bar by bar (module doc)."""
+    return recurrence_of(bar_onset_sets(piece))
+
+
+def aligned_similarity(bars: list[frozenset], first: range, second: range) -> float:
+    """Mean Jaccard similarity of bar ``first[k]`` and bar ``second[k]`` over the shorter
+    range: how alike two passages are, bar for bar (a returning scene against its first)."""
+    pairs = list(zip(first, second, strict=False))
+    if not pairs:
+        return math.nan
+    return float(np.mean([jaccard(bars[a], bars[b]) for a, b in pairs]))
+
+
 # --- all together -----------------------------------------------------------------------------
 
 _FUNCTIONS: dict[str, Callable[[Piece], float]] = {
@@ -371,6 +438,7 @@ _FUNCTIONS: dict[str, Callable[[Piece], float]] = {
     "notes_per_bar": notes_per_bar,
     "polyphony": polyphony,
     "structureness": structureness,
+    "recurrence": recurrence,
 }
 #: metric names, in the order :func:`music_metrics` reports them
 METRICS: tuple[str, ...] = tuple(_FUNCTIONS)

@@ -6,6 +6,10 @@ parts already written, turns the timeline's controls into
 visual beats as required onsets with forced strengths), adds the caller's constraints (a given
 progression, scale lock, pitch range), generates ``candidates`` versions in one batch, and keeps
 the best by control adherence and simple music-theory scores (:mod:`.scoring`).
+
+When the form plan repeats bars (``StageRequest.copies``), the part is written in segments:
+the model writes up to the next repeated bar, the bar is copied from its source and fitted to
+its own controls (:mod:`.repeat`), and the model carries on with the copy in its context.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ class StageRequest:
     ``end_bar`` stops generation before that bar (regenerating a span). ``keys`` replaces the
     timeline's single key (e.g. a modulation for a regenerated span). ``hooks`` are extra logit
     masks (the strict scale lock's chord mask, :class:`~.theory_constraints.StrictChords`).
+    ``copies`` maps a bar to an earlier bar it repeats (the form plan's, for this stage);
+    ``given`` is this part as it stands (regeneration), where a copy's source before the span
+    is read from.
     """
 
     forced_chords: dict[int, list[dict]] = field(default_factory=dict)
@@ -45,6 +52,8 @@ class StageRequest:
     end_bar: int | None = None
     keys: tuple[KeyChange, ...] | None = None
     hooks: tuple[LogitHook, ...] = ()
+    copies: dict[int, int] = field(default_factory=dict)
+    given: tuple[Note, ...] | tuple[Chord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,8 @@ class StageConfig:
 
 @dataclass(frozen=True)
 class StageResult:
-    """A stage's chosen part, its tokens, and every candidate's score."""
+    """A stage's chosen part, its tokens, and every candidate's score (written in segments
+    around repeated bars: one version, and the chosen score of each segment)."""
 
     role: Role
     events: tuple[Note, ...] | tuple[Chord, ...]
@@ -104,6 +114,22 @@ def write_part(
     role = Role(role)
     if model.spec.role is not role:
         raise ValueError(f"a {model.spec.role.value} model cannot write the {role.value} part")
+    if request.copies:
+        return _write_with_copies(role, timeline, model, chords, melody, request, config, progress)
+    return _write_span(role, timeline, model, chords, melody, request, config, progress)
+
+
+def _write_span(
+    role: Role,
+    timeline: Timeline,
+    model: CPTransformer,
+    chords: tuple[Chord, ...],
+    melody: tuple[Note, ...],
+    request: StageRequest,
+    config: StageConfig,
+    progress: Callable[[float, float], None] | None,
+) -> StageResult:
+    """One generation call: the prompt, then every bar up to ``request.end_bar``."""
     context = stage_context(timeline, chords, melody, request.keys)
     meters = timeline.meters if request.end_bar is None else timeline.meters[: request.end_bar]
     density = np.array(timeline.density[role.value], dtype=np.int64)[: len(meters)]
@@ -168,3 +194,131 @@ def write_part(
 def with_seed(config: StageConfig, seed: int) -> StageConfig:
     """``config`` with another seed (one per stage, so stages do not share random streams)."""
     return replace(config, seed=seed)
+
+
+def _prompted_bars(prompt: np.ndarray | None, model: CPTransformer) -> int:
+    if prompt is None or not len(prompt):
+        return 0
+    return int(np.sum(prompt[:, 0] == model.spec.type_index("bar")))
+
+
+def _write_with_copies(
+    role: Role,
+    timeline: Timeline,
+    model: CPTransformer,
+    chords: tuple[Chord, ...],
+    melody: tuple[Note, ...],
+    request: StageRequest,
+    config: StageConfig,
+    progress: Callable[[float, float], None] | None,
+) -> StageResult:
+    """The part in segments around the repeated bars (module doc)."""
+    from symbolic_v2m.music.chords import chord_pitch_classes
+    from symbolic_v2m.music.score import Score, sort_notes
+    from symbolic_v2m.music.tokens import encode_part
+    from symbolic_v2m.stages.repeat import (
+        copy_chords,
+        copy_notes,
+        fit_accompaniment_bar,
+        fit_melody_bar,
+    )
+    from symbolic_v2m.stages.splice import prompt_before
+
+    starts = timeline.bar_starts
+    n_bars = request.end_bar if request.end_bar is not None else len(timeline.meters)
+    first = _prompted_bars(request.prompt, model)
+    keys = request.keys or (timeline.key,)
+    events: list = [e for e in request.given if e.onset < starts[first]]
+    copies = {b: s for b, s in request.copies.items() if first <= b < n_bars and s < b}
+    strength = timeline.strength_array() if role is Role.ACCOMPANIMENT else None
+    hits = timeline.melody_onsets
+    total = n_bars - first
+
+    def as_score(part: list) -> Score:
+        fields = {"chords": chords, "melody": melody}
+        if role is Role.CHORD:
+            fields["chords"] = tuple(sorted(part, key=lambda c: c.onset))
+        else:
+            fields[role.value] = sort_notes(part)
+        return Score(
+            meters=timeline.meters,
+            tempo=timeline.tempo,
+            keys=keys,
+            phrase_starts=timeline.phrase_starts,
+            **fields,
+        ).normalised()
+
+    def chord_tones(tick: int) -> frozenset[int]:
+        for c in chords:
+            if c.onset <= tick < c.offset and c.root is not None:
+                return frozenset(chord_pitch_classes(c.root, c.quality, c.bass))
+        return frozenset()
+
+    def copied(bar: int, source: int) -> list | None:
+        src = (int(starts[source]), int(starts[source + 1]))
+        target = (int(starts[bar]), int(starts[bar + 1]))
+        if role is Role.CHORD:
+            return copy_chords(tuple(events), src, target[0])
+        notes = copy_notes(tuple(events), src, target[0])
+        density = timeline.density[role.value][bar]
+        if role is Role.MELODY:
+            return fit_melody_bar(notes, target, density, hits, timeline.tempo.ticks_per_beat)
+        return fit_accompaniment_bar(
+            notes, target, density, strength, chord_tones, timeline.tempo.ticks_per_beat
+        )
+
+    def place(bar: int, new: list) -> None:
+        nonlocal events
+        start = int(starts[bar])
+        kept = [e for e in events if e.onset < start]
+        if role is Role.CHORD:  # the chord before ends where the copied bar begins
+            kept = [replace(c, duration=start - c.onset) if c.offset > start else c for c in kept]
+        elif role is Role.MELODY and new:  # one line: what sounds on stops at the copy
+            onset = min(n.onset for n in new)
+            kept = [
+                replace(n, duration=_fit(onset - n.onset)) if n.offset > onset else n for n in kept
+            ]
+        events = kept + new
+
+    cursor, segment, scores = first, 0, []
+    while cursor < n_bars:
+        if cursor in copies:
+            new = copied(cursor, copies[cursor])
+            if new is not None:
+                place(cursor, new)
+                cursor += 1
+                if progress is not None:
+                    progress(cursor - first, total)
+                continue
+        stop = min([b for b in copies if b > cursor] + [n_bars])
+        prompt = prompt_before(as_score(events), role, cursor) if cursor > 0 else None
+        if cursor == first and request.prompt is not None:
+            prompt = request.prompt
+        offset = cursor - first
+        result = _write_span(
+            role,
+            timeline,
+            model,
+            chords,
+            melody,
+            replace(request, prompt=prompt, end_bar=stop, copies={}),
+            replace(config, seed=config.seed + 7919 * segment),
+            None if progress is None else lambda d, t, o=offset: progress(o + d, total),
+        )
+        scores.append(result.scores[result.chosen])
+        a, b = int(starts[cursor]), int(starts[stop])
+        events = [e for e in events if e.onset < a] + [e for e in result.events if a <= e.onset < b]
+        cursor, segment = stop, segment + 1
+    if role is Role.CHORD:
+        part: tuple = tuple(sorted(events, key=lambda c: c.onset))
+    else:
+        part = sort_notes(events)
+    tokens = encode_part(as_score(list(part)), role, stage_context(timeline, chords, melody, keys))
+    # one version, made of the best candidate of each written segment (their scores)
+    return StageResult(role, part, tokens, tuple(scores) or (0.0,), 0, (part,))
+
+
+def _fit(ticks: int) -> int:
+    from symbolic_v2m.music.vocab import DURATIONS
+
+    return max(d for d in DURATIONS if d <= max(1, ticks))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from symbolic_v2m.timeline.controls import (
     motion_quantiles,
     strength_classes,
 )
+from symbolic_v2m.timeline.form import Form, FormConfig, plan_form
 from symbolic_v2m.timeline.hits import HIT_THRESHOLD, HitPoint, hit_points
 from symbolic_v2m.timeline.mood import Mood, estimate_mood
 from symbolic_v2m.timeline.tempo import CutPlacement, plan_tempo
@@ -48,17 +49,24 @@ class TimelineConfig:
     hit_threshold: float = HIT_THRESHOLD
     #: the user's hit points, seconds into the video
     hits: tuple[float, ...] = ()
+    #: the user's form choices (--form, --variation); the default plans from the video
+    form: FormConfig = field(default_factory=FormConfig)
 
 
 @dataclass(frozen=True)
 class Section:
-    """A run of bars that belongs to one shot (or a few short shots)."""
+    """A run of bars that belongs to one shot (or a few short shots).
+
+    ``scene`` is the scene group of the shot that fills most of it (-1: unknown or blank);
+    ``label`` its form label (:mod:`.form`)."""
 
     index: int
     start_bar: int
     end_bar: int
     start: float
     end: float
+    scene: int = -1
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,7 @@ class Timeline:
     strength: tuple[tuple[int, int], ...]
     onsets: tuple[int, ...]
     hits: tuple[HitPoint, ...] = ()
+    form: Form = field(default_factory=Form)
 
     @property
     def melody_onsets(self) -> tuple[int, ...]:
@@ -136,6 +145,19 @@ def _sections(
         )
         for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
     )
+
+
+def _section_scenes(sections: tuple[Section, ...], features: VideoFeatures) -> tuple[int, ...]:
+    """The scene of the shot that overlaps each section most (-1 when unknown)."""
+    scenes = []
+    for section in sections:
+        overlap = {}
+        for shot in features.shots:
+            seconds = min(section.end, shot.end) - max(section.start, shot.start)
+            if seconds > 0:
+                overlap[shot.scene] = overlap.get(shot.scene, 0.0) + seconds
+        scenes.append(max(overlap, key=overlap.get) if overlap else -1)
+    return tuple(scenes)
 
 
 def build_timeline(
@@ -211,6 +233,22 @@ def build_timeline(
             for d, r, m in zip(density[role], required, meters, strict=True)
         )
 
+    scenes = _section_scenes(sections, features)
+    try:
+        form = plan_form(
+            tuple((s.start_bar, s.end_bar) for s in sections),
+            meters,
+            scenes,
+            config.form,
+            density["melody"],
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    sections = tuple(
+        replace(s, scene=scene, label=label)
+        for s, scene, label in zip(sections, scenes, form.labels, strict=True)
+    )
+
     if config.key is not None:
         key = config.key
     else:
@@ -230,4 +268,5 @@ def build_timeline(
         strength=tuple(sorted(by_tick.items())),
         onsets=onsets,
         hits=hits,
+        form=form,
     )
