@@ -16,7 +16,8 @@ import tempfile
 from pathlib import Path
 
 from symbolic_v2m.video import AnalysisConfig, analyze_video
-from symbolic_v2m.video.scenes import SCENE_THRESHOLD, look_similarity, scene_letter
+from symbolic_v2m.video.features import scene_letter
+from symbolic_v2m.video.scenes import SCENE_THRESHOLD, look_similarity
 from symbolic_v2m.video.synthetic import scene_layout, write_synthetic_clip
 
 #: name -> shots; a returning scene is the same texture moving the same way

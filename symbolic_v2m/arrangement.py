@@ -106,6 +106,9 @@ KICK, SNARE, CLOSED_HAT, CRASH = 36, 38, 42, 49
 HIT_VELOCITY = 118
 #: Marker texts of hit points start with this (the timeline picture finds them by it).
 HIT_MARKER = "Hit"
+#: A section's marker reads ``LETTER — Section N`` (the form letter first: MuseScore shows it
+#: as a rehearsal letter; the picture finds the letters by it).
+SECTION_MARKER = "Section"
 
 
 def _scaled(notes: tuple[Note, ...] | list[Note], scale: float) -> tuple[Note, ...]:

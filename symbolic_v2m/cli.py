@@ -22,6 +22,7 @@ import click
 
 from symbolic_v2m import __version__
 from symbolic_v2m.cli_options import (
+    form_options,
     hit_option,
     parse_bar_range,
     parse_energy,
@@ -45,6 +46,7 @@ from symbolic_v2m.errors import V2MError
 from symbolic_v2m.export import atomic_output, check_outputs, write_analysis_plot
 from symbolic_v2m.timeline.hits import HIT_THRESHOLD
 from symbolic_v2m.video import DETECTORS, AnalysisConfig, CutConfig, analyze_video
+from symbolic_v2m.video.scenes import SCENE_THRESHOLD
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -296,6 +298,15 @@ def _set_threads(threads: int | None) -> None:
     help="Visual beats (flashes, slams; weight 0-1) at least this strong become hit points; "
     "above 1, none do.",
 )
+@form_options(span=False)
+@click.option(
+    "--scene-threshold",
+    type=click.FloatRange(min=0.0),
+    default=SCENE_THRESHOLD,
+    show_default=True,
+    help="Shots at least this alike (0-1) show the same scene and share their music; above 1, "
+    "no scene returns.",
+)
 @click.option("--force", is_flag=True, help="Overwrite existing output files.")
 @run_options
 def compose(
@@ -322,6 +333,9 @@ def compose(
     hits: tuple[str, ...],
     timeline_file: Path | None,
     hit_threshold: float,
+    form: tuple[str, ...],
+    variation: float,
+    scene_threshold: float,
     force: bool,
     device: str | None,
     threads: int | None,
@@ -355,6 +369,9 @@ def compose(
         hits=hits,
         hit_threshold=hit_threshold,
         timeline_file=str(timeline_file) if timeline_file else None,
+        form=form,
+        variation=variation,
+        analysis=AnalysisConfig(scene_threshold=scene_threshold),
     )
     if chord_tone_bonus is not None:
         config = replace(config, chord_tone_bonus=chord_tone_bonus)
@@ -415,6 +432,7 @@ def compose(
 )
 @click.option("--revert", is_flag=True, help="Undo the last regeneration.")
 @hit_option(span=True)
+@form_options(span=True)
 @run_options
 def regenerate(
     project: Path,
@@ -435,6 +453,8 @@ def regenerate(
     only: str,
     revert: bool,
     hits: tuple[str, ...],
+    form: tuple[str, ...],
+    only_this: bool,
     device: str | None,
     threads: int | None,
     quiet: bool,
@@ -469,6 +489,8 @@ def regenerate(
         revert=revert,
         device=device,
         hits=hits,
+        form=form,
+        only_this=only_this,
     )
     _set_threads(threads)
     with _phase_display(enabled=not quiet) as progress:

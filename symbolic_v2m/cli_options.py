@@ -19,6 +19,8 @@ from typing import TypeVar
 
 import click
 
+from symbolic_v2m.timeline.form import DEFAULT_VARIATION
+
 F = TypeVar("F", bound=Callable)
 
 #: What each ``--scale-lock`` allows (docs/USER_GUIDE.md says the same at more length).
@@ -189,6 +191,51 @@ def parse_progressions(ctx: click.Context, param: click.Parameter, values: tuple
         except ValueError as exc:
             raise click.BadParameter(f"{value!r}: {exc}") from None
     return tuple(values)
+
+
+def parse_form_option(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
+    """Check the ``--form`` values (``"A B A C"``, ``3:A``, ``free``); whether the labels fit
+    the sections is checked once the video is analysed."""
+    from symbolic_v2m.timeline.form import parse_form
+
+    try:
+        parse_form(tuple(values))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return tuple(values)
+
+
+def form_options(span: bool) -> Callable:
+    """``--form`` (and ``--variation`` for compose; ``--only-this`` for regenerate)."""
+
+    def decorate(command: Callable) -> Callable:
+        form_help = (
+            'The form as section letters, e.g. "A B A C" (one per section), N:X for one section '
+            "(repeatable), or free (nothing repeats). Default: returning scenes share music, "
+            "else verse/chorus."
+        )
+        if span:
+            command = click.option(
+                "--only-this",
+                is_flag=True,
+                help="With --section: leave the section's later repeats as they are.",
+            )(command)
+            form_help = (
+                "A new form for the piece (as for compose); the sections it changes are rewritten."
+            )
+        else:
+            command = click.option(
+                "--variation",
+                type=click.FloatRange(0, 1),
+                default=DEFAULT_VARIATION,
+                show_default=True,
+                help="How much of a returning section is new: 0 the same notes, 1 only the chords.",
+            )(command)
+        return click.option(
+            "--form", "form", multiple=True, callback=parse_form_option, help=form_help
+        )(command)
+
+    return decorate
 
 
 def parse_energy(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):

@@ -26,6 +26,8 @@ def analysis_summary(features: VideoFeatures) -> str:
     ]
     if fades:
         lines.append("  fades       " + ", ".join(f"{c.time:.2f}s" for c in fades))
+    if features.shots and all(s.scene >= 0 for s in features.shots):
+        lines.append(f"  scenes      {scene_words(features)}")
     if speed:
         lines.append(
             f"  motion      mean {sum(speed) / len(speed):.3f} diag/s, "
@@ -55,10 +57,44 @@ def composition_report(video: Path, result) -> list[str]:  # noqa: ANN001 - Comp
         f"  {cut_words(timeline)}; mood {timeline.mood.mode} (valence "
         f"{timeline.mood.valence:.2f}, arousal {timeline.mood.arousal:.2f})",
     ]
+    if timeline.form.labels:
+        lines.append(f"  {form_words(timeline)}")
     if timeline.hits:
         lines.append(f"  {hit_words(timeline)}")
     lines.append("  time " + ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items()))
     return lines + outcome_lines(result.warnings, result.files.values())
+
+
+def scene_words(features: VideoFeatures) -> str:
+    """The shots as scene letters, and what returns: ``A B A C (A returns)``, ``A B C (none
+    returns)``."""
+    from symbolic_v2m.video.features import scene_letter
+
+    groups = [s.scene for s in features.shots]
+    letters = " ".join(scene_letter(g) for g in groups)
+    returning = sorted({g for g in groups if groups.count(g) > 1})
+    if not returning:
+        return f"{letters} (no scene returns)"
+    names = ", ".join(scene_letter(g) for g in returning)
+    return f"{letters} ({names} {'returns' if len(returning) == 1 else 'return'})"
+
+
+FORM_ORIGINS = {
+    "scenes": "from the returning scenes",
+    "pop": "verse and chorus, as no scene returns",
+    "yours": "yours",
+    "free": "free: nothing repeats",
+}
+
+
+def form_words(timeline) -> str:  # noqa: ANN001 - Timeline
+    """``form A B A B (from the returning scenes), 10 bars repeat earlier ones``."""
+    form = timeline.form
+    repeated = len({c.bar for c in form.copies if "melody" in c.parts})
+    text = f"form {' '.join(form.labels)} ({FORM_ORIGINS.get(form.origin, form.origin)})"
+    if form.copies:
+        text += f", the melody of {_count(repeated, 'bar')} repeats earlier music"
+    return text
 
 
 def hit_words(timeline) -> str:  # noqa: ANN001 - Timeline

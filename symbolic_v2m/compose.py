@@ -17,7 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from symbolic_v2m.arrangement import HIT_MARKER, Arrangement, Marker, arrange, track_roles
+from symbolic_v2m.arrangement import (
+    HIT_MARKER,
+    SECTION_MARKER,
+    Arrangement,
+    Marker,
+    arrange,
+    track_roles,
+)
 from symbolic_v2m.data import load_calibration, representation_fingerprint
 from symbolic_v2m.errors import ConfigError, MissingPartError
 from symbolic_v2m.export import (
@@ -50,7 +57,7 @@ from symbolic_v2m.stages.theory_constraints import (
     strict_set,
 )
 from symbolic_v2m.timeline import ControlConfig, Timeline, TimelineConfig, build_timeline
-from symbolic_v2m.timeline.form import DEFAULT_VARIATION, parse_form
+from symbolic_v2m.timeline.form import DEFAULT_VARIATION, parse_form, repeat_copies
 from symbolic_v2m.timeline.hits import HIT_THRESHOLD, parse_hit_time
 from symbolic_v2m.video import AnalysisConfig, VideoFeatures, analyze_video
 from symbolic_v2m.video.edit_timeline import (
@@ -211,12 +218,17 @@ def _markers(timeline: Timeline) -> tuple[Marker, ...]:
         markers.append(Marker(cut.tick, f"Cut {i} — {int(minutes):02d}:{seconds:05.2f}"))
     starts = timeline.bar_starts
     for section in timeline.sections:
-        markers.append(Marker(int(starts[section.start_bar]), f"Section {section.index + 1}"))
+        # the form letter first: MuseScore shows the mark as a rehearsal letter
+        text = f"{SECTION_MARKER} {section.index + 1}"
+        if section.label:
+            text = f"{section.label} — {text}"
+        markers.append(Marker(int(starts[section.start_bar]), text))
     for i, hit in enumerate(timeline.hits, 1):
         minutes, seconds = divmod(hit.time, 60)
         mark = f"{HIT_MARKER} {i} — {int(minutes):02d}:{seconds:05.2f}"
         markers.append(Marker(hit.tick, mark + (" (yours)" if hit.source == "user" else "")))
-    return tuple(sorted(markers, key=lambda m: (m.tick, m.text)))
+    # at one tick the section's letter leads (a cut that starts a section shares its mark)
+    return tuple(sorted(markers, key=lambda m: (m.tick, SECTION_MARKER not in m.text, m.text)))
 
 
 def compose(
@@ -601,6 +613,10 @@ class RegenerateRequest:
     device: str | None = None
     #: new hit points, added to the project's (which are kept)
     hits: tuple[str, ...] = ()
+    #: a new form (as ``ComposeConfig.form``): the sections whose music it changes are rewritten
+    form: tuple[str, ...] = ()
+    #: with ``section``: leave the section's later repeats as they are
+    only_this: bool = False
 
 
 #: The request's fields an edit's history entry records (when given).
@@ -612,6 +628,8 @@ RECORDED_CONSTRAINTS = (
     "keep",
     "from_midi",
     "from_musicxml",
+    "form",
+    "only_this",
 )
 
 
@@ -696,6 +714,21 @@ class _Plan:
     stages: tuple[str, ...]
     timeline: Timeline  # the job's, with the span's --energy applied
     keys: tuple[KeyChange, ...] | None  # None: the composition's own key throughout
+    #: later spans written with it: the repeats of a regenerated section, which copy it
+    repeats: tuple[tuple[int, int], ...] = ()
+    #: bar -> source bar, per stage, that the spans honour (the form's; a repeat's redirected
+    #: to the regenerated section)
+    copies: dict[str, dict[int, int]] = field(default_factory=dict)
+
+    @property
+    def span(self) -> tuple[int, int]:
+        """The bars asked for, [first, end)."""
+        return (self.first, self.end)
+
+    @property
+    def spans(self) -> tuple[tuple[int, int], ...]:
+        """Every span written, in order: the asked one, then the repeats."""
+        return ((self.first, self.end), *self.repeats)
 
     @property
     def span_key(self) -> KeyChange:
@@ -730,6 +763,8 @@ def regenerate(
         last = history.pop()
         score = score_from_dict(last["previous_score"])
         span, stages = tuple(last["bars"]), tuple(last["stages"])
+        if "previous_form" in last:  # the edit changed the form: the old one comes back
+            job = _with_form(job, tuple(last["previous_form"]))
         timeline = job.timeline
     else:
         score = job.project.music()
@@ -744,7 +779,10 @@ def regenerate(
             warnings.extend(_kept_outside_the_key(score, plan))
         variations = versions[1:]
         span, stages, timeline = (plan.first + 1, plan.end), plan.stages, plan.timeline
-        history.append(_history_entry(request, span, stages, job.project.score))
+        entry = _history_entry(request, span, stages, job.project.score, plan.repeats)
+        if request.form:
+            entry["previous_form"] = list(job.project.options.get("form", []))
+        history.append(entry)
     written = _export_version(
         score, timeline, history, job, warnings, variations, on_commit, progress
     )
@@ -782,6 +820,8 @@ def _open_job(project_path: Path, request: RegenerateRequest) -> _Job:
     config = _config_from_options(project.options)
     if request.hits:
         config = replace(config, hits=config.hits + tuple(request.hits))
+    if request.form:
+        config = replace(config, form=tuple(request.form))
     features = VideoFeatures.from_dict(project.features)
     timeline_config = _timeline_config(config, features.info)
     timeline = build_timeline(features, load_calibration(), timeline_config)
@@ -808,6 +848,14 @@ def _open_job(project_path: Path, request: RegenerateRequest) -> _Job:
     if request.video:  # remember where the video is now
         video_record = project.video | {"path": str(video.resolve()), "name": video.name}
     return _Job(project_path, project, config, features, timeline, name, paths, video, video_record)
+
+
+def _with_form(job: _Job, form: tuple[str, ...]) -> _Job:
+    """The job with another form: its config and its timeline rebuilt."""
+    config = replace(job.config, form=form)
+    timeline_config = _timeline_config(config, job.features.info)
+    timeline = build_timeline(job.features, load_calibration(), timeline_config)
+    return replace(job, config=config, timeline=timeline)
 
 
 def _read_edited_file(
@@ -877,7 +925,56 @@ def _resolve_span(request: RegenerateRequest, job: _Job) -> _Plan:
         keys = (timeline.key, KeyChange(int(starts[a]), new_key.tonic, new_key.mode))
         if b < len(timeline.meters):
             keys += (KeyChange(int(starts[b]), timeline.key.tonic, timeline.key.mode),)
-    return _Plan(a, b, stages, timeline, keys)
+    if request.form:
+        if any(x is not None for x in (request.bars, request.section, request.time)):
+            raise ConfigError("--form rewrites the sections it changes: give no span with it")
+        spans = _form_changes(job, timeline)
+        if not spans:
+            raise ConfigError("--form: no section's music changes under that form")
+        (a, b), *repeats = spans
+        copies = {stage: timeline.form.copies_for(stage) for stage in stages}
+        return _Plan(a, b, stages, timeline, keys, tuple(repeats), copies)
+    repeats: list[tuple[int, int]] = []
+    if request.section is not None and not request.only_this:
+        repeats = [
+            (timeline.sections[i].start_bar, timeline.sections[i].end_bar)
+            for i in timeline.form.repeats_of(request.section - 1)
+        ]
+    copies: dict[str, dict[int, int]] = {}
+    for stage in stages:
+        # inside the span the form's own copies (an answering phrase, an echo); none from
+        # outside it: the span is asked to be new
+        inside = {
+            bar: source
+            for bar, source in timeline.form.copies_for(stage).items()
+            if a <= source < bar < b
+        }
+        for start, end in repeats:  # the repeats follow the regenerated section
+            for c in repeat_copies(
+                (a, b),
+                (start, end),
+                timeline.meters,
+                timeline.density["melody"],
+                job.config.variation,
+            ):
+                if stage in c.parts:
+                    inside[c.bar] = c.source
+        copies[stage] = inside
+    return _Plan(a, b, stages, timeline, keys, tuple(repeats), copies)
+
+
+def _form_changes(job: _Job, timeline: Timeline) -> list[tuple[int, int]]:
+    """The sections (as bar spans) whose copies differ between the project's form and the
+    timeline's new one: the music a --form change rewrites."""
+    recorded = job.project.timeline.get("form") or {}
+    old = {(c["bar"], c["source"], tuple(c["parts"])) for c in recorded.get("copies", [])}
+    new = {(c.bar, c.source, c.parts) for c in timeline.form.copies}
+    changed = {bar for bar, _, _ in old ^ new}
+    return [
+        (s.start_bar, s.end_bar)
+        for s in timeline.sections
+        if any(s.start_bar <= bar < s.end_bar for bar in changed)
+    ]
 
 
 def _write_stages(
@@ -887,7 +984,7 @@ def _write_stages(
     job: _Job,
     progress: Progress | None = None,
 ) -> list[Score]:
-    """Write the plan's stages over the span, in order, each over the versions of the one
+    """Write the plan's stages over its spans, in order, each over the versions of the one
     before; the first stage writes ``variations`` versions, the later ones one per version
     (their bars counted together in the stage's progress)."""
     device = pick_device(request.device or job.config.device)
@@ -896,20 +993,44 @@ def _write_stages(
         role = Role(stage)
         model = load_model(_weights(role, job.config), device)
         rows = request.variations if index == 0 else 1
+        seed = request.seed * 1000 + index
+        phase = for_phase(progress, STAGE_PHASES[stage])
+        copies = plan.copies.get(stage, {})
         next_versions = []
         for done, version in enumerate(versions):
-            result = write_part(
-                role,
-                plan.timeline,
-                model,
-                chords=version.chords,
-                melody=version.melody,
-                request=_span_request(role, version, plan, request, job.config),
-                config=StageConfig(rows, SamplingConfig(), request.seed * 1000 + index),
-                progress=_one_of(for_phase(progress, STAGE_PHASES[stage]), done, len(versions)),
-            )
-            for events in result.candidates if rows > 1 else (result.events,):
-                next_versions.append(_splice(version, role, events, plan))
+            if not copies and not plan.repeats:  # one call writes every variation (a batch)
+                result = write_part(
+                    role,
+                    plan.timeline,
+                    model,
+                    chords=version.chords,
+                    melody=version.melody,
+                    request=_span_request(role, version, plan, request, job.config),
+                    config=StageConfig(rows, SamplingConfig(), seed),
+                    progress=_one_of(phase, done, len(versions)),
+                )
+                for events in result.candidates if rows > 1 else (result.events,):
+                    next_versions.append(_splice(version, role, events, plan.timeline, plan.span))
+                continue
+            # copies are made from the music written so far: one variation, span after span
+            jobs = rows * len(plan.spans)
+            for row in range(rows):
+                varied = version
+                for k, span in enumerate(plan.spans):
+                    result = write_part(
+                        role,
+                        plan.timeline,
+                        model,
+                        chords=varied.chords,
+                        melody=varied.melody,
+                        request=_span_request(role, varied, plan, request, job.config, span),
+                        config=StageConfig(1, SamplingConfig(), seed + 7919 * row),
+                        progress=_one_of(
+                            phase, done * jobs + row * len(plan.spans) + k, len(versions) * jobs
+                        ),
+                    )
+                    varied = _splice(varied, role, result.events, plan.timeline, span)
+                next_versions.append(varied)
         versions = next_versions
     return versions
 
@@ -924,11 +1045,19 @@ def _one_of(
 
 
 def _span_request(
-    role: Role, version: Score, plan: _Plan, request: RegenerateRequest, config: ComposeConfig
+    role: Role,
+    version: Score,
+    plan: _Plan,
+    request: RegenerateRequest,
+    config: ComposeConfig,
+    span: tuple[int, int] | None = None,
 ) -> StageRequest:
-    """A stage's request over the span: the prompt before it, where to stop, the keys, and the
-    theory constraints (a progression for the chords; the scale lock and chord tones)."""
+    """A stage's request over a span (default: the plan's): the prompt before it, where to
+    stop, the keys, the form's copies in it, and the theory constraints (a progression for the
+    chords; the scale lock and chord tones)."""
     from symbolic_v2m.stages.splice import prompt_before
+
+    first, end = span or plan.span
 
     theory = _theory_request(
         role,
@@ -938,22 +1067,27 @@ def _span_request(
         version.chords,
         plan.timeline,
         config.chord_tone_bonus,
-        bars=(plan.first, plan.end),
+        bars=(first, end),
     )
+    copies = {b: s for b, s in plan.copies.get(role.value, {}).items() if first <= b < end}
     return StageRequest(
-        prompt=prompt_before(version, role, plan.first),
-        end_bar=plan.end,
+        prompt=prompt_before(version, role, first),
+        end_bar=end,
         keys=plan.keys,
+        copies=copies,
+        given=version.part(role) if copies else (),
         **{k: v for k, v in theory.items() if v is not None},
     )
 
 
-def _splice(version: Score, role: Role, events: tuple, plan: _Plan) -> Score:
-    """``version`` with ``role``'s part over the span taken from ``events``."""
+def _splice(
+    version: Score, role: Role, events: tuple, timeline: Timeline, span: tuple[int, int]
+) -> Score:
+    """``version`` with ``role``'s part over the span (bars) taken from ``events``."""
     from symbolic_v2m.stages.splice import splice_chords, splice_notes
 
-    start = int(plan.timeline.bar_starts[plan.first])
-    end = int(plan.timeline.bar_starts[plan.end])
+    start = int(timeline.bar_starts[span[0]])
+    end = int(timeline.bar_starts[span[1]])
     if role is Role.CHORD:
         part = splice_chords(version.chords, events, start, end, version.length)
         return replace(version, chords=part)
@@ -1011,12 +1145,18 @@ def _write_variations(
 
 
 def _history_entry(
-    request: RegenerateRequest, span: tuple[int, int], stages: tuple[str, ...], previous: dict
+    request: RegenerateRequest,
+    span: tuple[int, int],
+    stages: tuple[str, ...],
+    previous: dict,
+    repeats: tuple[tuple[int, int], ...] = (),
 ) -> dict:
-    """The project's record of one regeneration, with the version before it (for revert)."""
+    """The project's record of one regeneration, with the version before it (for revert);
+    ``repeats`` are the later spans rewritten with it (0-based [start, end) bars)."""
     return {
         "action": "regenerate",
         "bars": list(span),
+        "repeats": [[a + 1, b] for a, b in repeats],
         "stages": list(stages),
         "constraints": {
             k: v for k, v in asdict(request).items() if k in RECORDED_CONSTRAINTS and v
@@ -1025,6 +1165,10 @@ def _history_entry(
         "variations": request.variations,
         "previous_score": previous,
     }
+
+
+#: What a regeneration may change in the project's timeline record (the rest is the video's).
+_EDITABLE_TIMELINE = ("hits", "sections", "form")
 
 
 def _export_version(
@@ -1052,8 +1196,11 @@ def _export_version(
             project,
             video=job.video_record,
             # new hit points (--hit) stay with the project, for every later run
-            options=project.options | {"hits": list(job.config.hits)},
-            timeline=project.timeline | {"hits": timeline_to_dict(timeline)["hits"]},
+            # and a new form (--form) is the project's from now on
+            options=project.options
+            | {"hits": list(job.config.hits), "form": list(job.config.form)},
+            timeline=project.timeline
+            | {k: v for k, v in timeline_to_dict(timeline).items() if k in _EDITABLE_TIMELINE},
             score=score_to_dict(score),
             history=history,
             tracks=_tracks(arrangement),

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from symbolic_v2m.arrangement import HIT_MARKER, Arrangement
+from symbolic_v2m.arrangement import HIT_MARKER, SECTION_MARKER, Arrangement
 from symbolic_v2m.export.files import atomic_output
-from symbolic_v2m.video.features import VideoFeatures
+from symbolic_v2m.video.features import VideoFeatures, scene_letter
 from symbolic_v2m.video.probe import require_tool
 
 THUMB_HEIGHT = 90  # pixels
@@ -98,6 +98,17 @@ def write_timeline_plot(
         ax_img.imshow(thumb, extent=(left, right, 0, 1), aspect="auto")
     ax_img.set_ylim(0, 1)
     ax_img.set_yticks([])
+    if features.shots and all(shot.scene >= 0 for shot in features.shots):
+        for shot in features.shots:  # the scene letter of each shot (A B A C ...)
+            ax_img.text(
+                shot.start + 0.05,
+                0.06,
+                scene_letter(shot.scene),
+                color="white",
+                fontsize=11,
+                fontweight="bold",
+                bbox={"facecolor": "black", "alpha": 0.6, "pad": 1.5, "lw": 0},
+            )
     title = (
         f"{Path(features.info.path).name}: {duration:.1f} s, {float(features.info.fps):.3g} fps, "
         f"{len(features.hard_cuts)} cuts"
@@ -125,6 +136,19 @@ def write_timeline_plot(
 
     if arrangement is not None:
         _piano_roll(axes[3], arrangement)
+        for marker in arrangement.markers:  # the form letters at the sections' starts
+            letter, _, rest = marker.text.partition(" — ")
+            if rest.startswith(SECTION_MARKER):
+                at = arrangement.score.seconds(marker.tick)
+                axes[3].text(
+                    at,
+                    96,
+                    letter,
+                    fontsize=12,
+                    fontweight="bold",
+                    va="top",
+                    bbox={"facecolor": "white", "edgecolor": "black", "pad": 2},
+                )
         score = arrangement.score
         for bar in score.bars():
             for axis in axes:

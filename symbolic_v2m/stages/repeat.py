@@ -77,9 +77,10 @@ def fit_melody_bar(
     density: int,
     required: tuple[int, ...],
     ticks_per_beat: int,
-) -> list[Note]:
+) -> list[Note] | None:
     """A copied melody bar with exactly ``density`` onsets, one on every ``required`` tick
-    (module doc). ``notes`` start inside ``bar`` = [start, end) ticks."""
+    (module doc); None when the source bar has no notes to make them from. ``notes`` start
+    inside ``bar`` = [start, end) ticks."""
     start, end = bar
     groups: dict[int, list[Note]] = defaultdict(list)
     for n in notes:
@@ -151,6 +152,8 @@ def fit_melody_bar(
             ),
         )
         split(best)
+    if len(groups) != density or not required_set <= set(groups):
+        return None
     return [n for o in sorted(groups) for n in groups[o]]
 
 
@@ -161,9 +164,10 @@ def fit_accompaniment_bar(
     strength: np.ndarray | None,
     chord_tones: Callable[[int], frozenset[int]],
     ticks_per_beat: int,
-) -> list[Note]:
+) -> list[Note] | None:
     """A copied accompaniment bar with exactly ``density`` onsets and the forced strengths
-    (module doc); ``chord_tones(tick)`` are the pitch classes of the chord sounding there."""
+    (module doc), or None when that cannot be made from it; ``chord_tones(tick)`` are the
+    pitch classes of the chord sounding there."""
     start, end = bar
     forced = {}
     if strength is not None:
@@ -171,6 +175,8 @@ def fit_accompaniment_bar(
             t: int(strength[t]) for t in range(start, min(end, len(strength))) if strength[t] >= 1
         }
     fitted = fit_melody_bar(notes, bar, density, tuple(forced), ticks_per_beat)
+    if fitted is None:
+        return None
     groups: dict[int, list[Note]] = defaultdict(list)
     for n in fitted:
         groups[n.onset].append(n)
@@ -180,6 +186,8 @@ def fit_accompaniment_bar(
         want = forced.get(onset)
         if want is not None:
             group = _voice(group, want, chord_tones(onset))
+            if min(len(group), MAX_STRENGTH) != want:
+                return None
         out += group
     return out
 
@@ -207,22 +215,3 @@ def _voice(group: list[Note], size: int, tones: frozenset[int]) -> list[Note]:
             taken.add(pitch)
             group.append(Note(template.onset, template.duration, pitch, template.velocity))
     return sorted(group, key=lambda n: n.pitch)
-
-
-def accompaniment_bar_fits(
-    notes: list[Note], bar: tuple[int, int], density: int, strength: np.ndarray | None
-) -> bool:
-    """Whether a copied accompaniment bar already meets the target bar's density (onsets) and
-    every strength forced inside it (notes at that tick, counted up to MAX_STRENGTH)."""
-    start, end = bar
-    counts: dict[int, int] = defaultdict(int)
-    for n in notes:
-        counts[n.onset] += 1
-    if len(counts) != density:
-        return False
-    if strength is None:
-        return True
-    for tick in range(start, min(end, len(strength))):
-        if strength[tick] >= 1 and min(counts.get(tick, 0), MAX_STRENGTH) != strength[tick]:
-            return False
-    return True

@@ -34,7 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from symbolic_v2m.music.score import TimeSignature
-from symbolic_v2m.video.scenes import scene_letter
+from symbolic_v2m.video.features import scene_letter
 
 PHRASE_BARS = 4
 #: Bars of a phrase that the answering phrase takes from the one it answers.
@@ -166,6 +166,54 @@ def section_labels(
     return tuple(labels), origin
 
 
+def _varied(
+    pairs: list[tuple[int, int]],
+    meters: tuple[TimeSignature, ...],
+    density: tuple[int, ...],
+    variation: float,
+) -> list[BarCopy]:
+    """Copies of each (bar, source); in ``round(variation * len)`` of them chords only: the
+    bars whose melody density differs most from their source's (where the picture changed
+    most the tune changes, and the bars kept need the least fitting), then phrase ends."""
+    fresh = round(variation * len(pairs))
+    order = sorted(
+        range(len(pairs)),
+        key=lambda k: (
+            -abs(density[pairs[k][0]] - density[pairs[k][1]]),
+            k % PHRASE_BARS != PHRASE_BARS - 1,
+            -k,
+        ),
+    )
+    new = set(order[:fresh])
+    return [
+        BarCopy(bar, source, ("chord",) if k in new else STAGES)
+        for k, (bar, source) in enumerate(pairs)
+        if bar != source and meters[bar] == meters[source]
+    ]
+
+
+def repeat_copies(
+    source: tuple[int, int],
+    target: tuple[int, int],
+    meters: tuple[TimeSignature, ...],
+    density: tuple[int, ...],
+    variation: float,
+) -> list[BarCopy]:
+    """The copies that make the section of bars ``target`` a repeat of the one of bars
+    ``source``, fitted to its length (module doc)."""
+    a, b = source
+    start, end = target
+    length = b - a
+    pairs = []
+    for k in range(end - start):
+        if end - start < length and k == end - start - 1:
+            bar = b - 1  # a shorter repeat ends on the first one's cadence
+        else:
+            bar = a + k % length
+        pairs.append((start + k, bar))
+    return _varied(pairs, meters, density, variation)
+
+
 def plan_form(
     spans: tuple[tuple[int, int], ...],
     meters: tuple[TimeSignature, ...],
@@ -182,53 +230,24 @@ def plan_form(
     labels, origin = section_labels(config, section_scenes)
     if config.free:
         return Form(labels, origin, ())
-    copies: dict[int, BarCopy] = {}
-
-    def copy(bar: int, source: int, parts: tuple[str, ...]) -> None:
-        if parts and bar != source and meters[bar] == meters[source]:
-            copies[bar] = BarCopy(bar, source, parts)
-
     density = density or (0,) * len(meters)
-
-    def repeat(pairs: list[tuple[int, int]]) -> None:
-        """Copy each (bar, source); ``variation`` of them, chords only: those whose melody
-        density differs most from their source's (where the picture changed most the tune
-        changes, and the bars kept need the least fitting), then phrase ends."""
-        fresh = round(config.variation * len(pairs))
-        order = sorted(
-            range(len(pairs)),
-            key=lambda k: (
-                -abs(density[pairs[k][0]] - density[pairs[k][1]]),
-                k % PHRASE_BARS != PHRASE_BARS - 1,
-                -k,
-            ),
-        )
-        new = set(order[:fresh])
-        for k, (bar, source) in enumerate(pairs):
-            copy(bar, source, ("chord",) if k in new else STAGES)
-
+    copies: list[BarCopy] = []
     first_of: dict[str, int] = {}
     for index, (start, end) in enumerate(spans):
         label = labels[index]
         if label in first_of:  # a repeat of an earlier section
-            a, b = spans[first_of[label]]
-            length = b - a
-            pairs = []
-            for k in range(end - start):
-                if end - start < length and k == end - start - 1:
-                    source = b - 1  # a shorter repeat ends on the first one's cadence
-                else:
-                    source = a + k % length
-                pairs.append((start + k, source))
-            repeat(pairs)
+            copies += repeat_copies(
+                spans[first_of[label]], (start, end), meters, density, config.variation
+            )
             continue
         first_of[label] = index
         # a first appearance: the second phrase answers the first, the last echoes it
         phrases = [(p, min(p + PHRASE_BARS, end)) for p in range(start, end, PHRASE_BARS)]
         if len(phrases) >= 2 and phrases[1][1] - phrases[1][0] == PHRASE_BARS:
-            for k in range(ANSWER_BARS):
-                copy(phrases[1][0] + k, start + k, STAGES)
+            answer = [(phrases[1][0] + k, start + k) for k in range(ANSWER_BARS)]
+            copies += _varied(answer, meters, density, 0.0)
         if len(phrases) >= 3:
             last_start, last_end = phrases[-1]
-            repeat([(last_start + k, start + k) for k in range(last_end - last_start)])
-    return Form(labels, origin, tuple(copies[b] for b in sorted(copies)))
+            echo = [(last_start + k, start + k) for k in range(last_end - last_start)]
+            copies += _varied(echo, meters, density, config.variation)
+    return Form(labels, origin, tuple(sorted(copies, key=lambda c: c.bar)))

@@ -79,6 +79,12 @@ class VisualBeat:
     weight: float
 
 
+def scene_letter(group: int) -> str:
+    """A, B, ... Z, then A2, B2, ... for a 0-based scene (or form) group."""
+    letter = chr(ord("A") + group % 26)
+    return letter + (str(group // 26 + 1) if group >= 26 else "")
+
+
 @dataclass(frozen=True)
 class Shot:
     """The span between two cuts, with its colour, brightness and motion statistics.

@@ -25,7 +25,6 @@ no place: it is a group of its own and nothing joins it. Without this rule the b
 
 from __future__ import annotations
 
-import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -143,9 +142,3 @@ def group_scenes(looks: Sequence[ShotLook], threshold: float = SCENE_THRESHOLD) 
                 best, best_group = similarity, groups[j]
         groups.append(best_group if best >= threshold else max(groups, default=-1) + 1)
     return tuple(groups)
-
-
-def scene_letter(group: int) -> str:
-    """A, B, ... Z, then A2, B2, ... for a 0-based scene (or form) group."""
-    letters = string.ascii_uppercase
-    return letters[group % 26] + (str(group // 26 + 1) if group >= 26 else "")
