@@ -36,16 +36,18 @@ def _fit_duration(ticks: int) -> int:
 
 def copy_chords(
     chords: tuple[Chord, ...], source: tuple[int, int], target_start: int
-) -> list[Chord]:
-    """The chords sounding in the source bar [start, end), cut to it and moved to the target."""
+) -> tuple[list[Chord], bool]:
+    """The chords sounding in the source bar [start, end), cut to it and moved to the target,
+    and whether the first of them was held over from the bar before (not struck anew)."""
     start, end = source
     shift = target_start - start
-    out = []
+    out, held = [], False
     for c in chords:
         lo, hi = max(c.onset, start), min(c.offset, end)
         if hi > lo:
+            held = held or c.onset < start
             out.append(Chord(lo + shift, hi - lo, c.root, c.quality, c.bass))
-    return out
+    return out, held
 
 
 def copy_notes(notes: tuple[Note, ...], source: tuple[int, int], target_start: int) -> list[Note]:

@@ -254,11 +254,15 @@ def _write_with_copies(
                 return frozenset(chord_pitch_classes(c.root, c.quality, c.bass))
         return frozenset()
 
+    held_over: dict[int, bool] = {}
+
     def copied(bar: int, source: int) -> list | None:
         src = (int(starts[source]), int(starts[source + 1]))
         target = (int(starts[bar]), int(starts[bar + 1]))
         if role is Role.CHORD:
-            return copy_chords(tuple(events), src, target[0])
+            chords_in_bar, held = copy_chords(tuple(events), src, target[0])
+            held_over[bar] = held
+            return chords_in_bar
         notes = copy_notes(tuple(events), src, target[0])
         density = timeline.density[role.value][bar]
         if role is Role.MELODY:
@@ -273,6 +277,12 @@ def _write_with_copies(
         kept = [e for e in events if e.onset < start]
         if role is Role.CHORD:  # the chord before ends where the copied bar begins
             kept = [replace(c, duration=start - c.onset) if c.offset > start else c for c in kept]
+            # ... unless the source held that same chord over its bar line: hold it here too
+            if new and held_over.get(bar) and kept and kept[-1].offset == start:
+                last, head = kept[-1], new[0]
+                if (last.root, last.quality, last.bass) == (head.root, head.quality, head.bass):
+                    kept[-1] = replace(last, duration=last.duration + head.duration)
+                    new = new[1:]
         elif role is Role.MELODY and new:  # one line: what sounds on stops at the copy
             onset = min(n.onset for n in new)
             kept = [

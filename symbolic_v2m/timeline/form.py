@@ -24,7 +24,7 @@ of the repeat is bar k of the first appearance; a longer repeat goes round again
 start; a shorter one ends on the first appearance's last bar (its cadence).
 
 ``variation`` (0..1) says how much of a repeat is written afresh: the chords always return; in
-``round(variation * bars)`` of its bars the melody (and with it the accompaniment) is new: the
+``floor(variation * bars)`` of its bars the melody (and with it the accompaniment) is new: the
 bars whose melody density differs most from their source's, then phrase ends. At 0 a repeat
 is the same notes (fitted to its controls), at 1 only the chords return.
 """
@@ -172,10 +172,10 @@ def _varied(
     density: tuple[int, ...],
     variation: float,
 ) -> list[BarCopy]:
-    """Copies of each (bar, source); in ``round(variation * len)`` of them chords only: the
+    """Copies of each (bar, source); in ``floor(variation * len)`` of them chords only: the
     bars whose melody density differs most from their source's (where the picture changed
     most the tune changes, and the bars kept need the least fitting), then phrase ends."""
-    fresh = round(variation * len(pairs))
+    fresh = int(variation * len(pairs) + 1e-9)  # at most that share: a 3-bar repeat stays whole
     order = sorted(
         range(len(pairs)),
         key=lambda k: (
