@@ -645,8 +645,12 @@ class RegenerateResult:
 
 
 def _config_from_options(options: dict) -> ComposeConfig:
+    """The composition's options from its project file. A project composed before the form
+    existed has no ``form``: its music repeats nothing, so it is read as ``free`` (otherwise a
+    regenerated section would drag sections that never were its repeats along)."""
     fields = {k: v for k, v in options.items() if k in ComposeConfig.__dataclass_fields__}
     fields.pop("analysis", None)
+    fields.setdefault("form", ("free",))
     for name in ("outputs", "progression", "hits", "form"):
         if name in fields:
             fields[name] = tuple(fields[name])
@@ -781,7 +785,7 @@ def regenerate(
         span, stages, timeline = (plan.first + 1, plan.end), plan.stages, plan.timeline
         entry = _history_entry(request, span, stages, job.project.score, plan.repeats)
         if request.form:
-            entry["previous_form"] = list(job.project.options.get("form", []))
+            entry["previous_form"] = list(job.project.options.get("form", ["free"]))
         history.append(entry)
     written = _export_version(
         score, timeline, history, job, warnings, variations, on_commit, progress
