@@ -290,6 +290,16 @@ def _write_with_copies(
             ]
         events = kept + new
 
+    reported = -1
+
+    def report(done: int) -> None:
+        # segments start by reporting the bars before them: pass on only what grows
+        nonlocal reported
+        if progress is not None and done > reported:
+            reported = done
+            progress(done, total)
+
+    report(0)
     cursor, segment, scores = first, 0, []
     while cursor < n_bars:
         if cursor in copies:
@@ -297,8 +307,7 @@ def _write_with_copies(
             if new is not None:
                 place(cursor, new)
                 cursor += 1
-                if progress is not None:
-                    progress(cursor - first, total)
+                report(cursor - first)
                 continue
         stop = min([b for b in copies if b > cursor] + [n_bars])
         prompt = prompt_before(as_score(events), role, cursor) if cursor > 0 else None
@@ -313,7 +322,7 @@ def _write_with_copies(
             melody,
             replace(request, prompt=prompt, end_bar=stop, copies={}),
             replace(config, seed=config.seed + 7919 * segment),
-            None if progress is None else lambda d, t, o=offset: progress(o + d, total),
+            None if progress is None else lambda d, t, o=offset: report(o + int(d)),
         )
         scores.append(result.scores[result.chosen])
         a, b = int(starts[cursor]), int(starts[stop])
