@@ -319,3 +319,20 @@ def test_evaluate_reports_recurrence(abab_project, capsys) -> None:
     assert "recurrence" in capsys.readouterr().out
     value = json.loads(out.read_text())["music"]["recurrence"]
     assert value == pytest.approx(recurrence(read_piece(midi)))
+
+
+def test_a_project_from_before_the_form_regenerates_as_free(project) -> None:
+    """A composition made before the form existed repeats nothing: a regenerated section must
+    not drag along sections that the default form would now call its repeats."""
+    data = json.loads(project.read_text())
+    del data["options"]["form"], data["options"]["variation"]
+    del data["timeline"]["form"]
+    project.write_text(json.dumps(data))
+    midi = project.with_name(project.name.replace(".v2m.json", ".mid"))
+    before = project.with_name("before.mid")
+    shutil.copy(midi, before)
+    sections = data["timeline"]["sections"]
+    assert main(["regenerate", str(project), "--section", "1", "--only", "midi", "-q"]) == 0
+    kept = _sections_changed(before, midi, sections)
+    assert all(k == 1.0 for k in kept[1:])
+    assert load_project(project).options["form"] == ["free"]

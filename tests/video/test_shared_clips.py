@@ -1,4 +1,5 @@
-"""Cuts on the real clips in ../shared/videos against PySceneDetect's own goldens."""
+"""Cuts on the real clips in ../shared/videos against PySceneDetect's own goldens, and no
+returning scene where none returns."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def _goldens() -> dict[str, list[int]]:
 def test_cuts_match_goldens_within_two_frames(name):
     golden = _goldens()[name]
     features = analyze_video(VIDEOS / name)
+    # no scene returns in these clips: every shot is a scene of its own (form: scenes.py)
+    assert [s.scene for s in features.shots] == list(range(len(features.shots)))
     fps = float(features.info.fps)
     # Golden frame numbers are at the nominal rate; times are what a VFR clip must match.
     golden_times = [frame / fps for frame in golden]
