@@ -18,9 +18,14 @@ before the form existed.
 
 Inside a section, a first appearance is built the way pop phrases are: phrases of
 ``PHRASE_BARS`` bars, the second *answering* the first (it begins with the first's two bars,
-then goes its own way), and a section of three phrases or more *echoing* its first phrase at
-its end. A later appearance of a label copies the first one, fitted to its own length: bar k
-of the repeat is bar k of the first appearance; a longer repeat goes round again from the
+then goes its own way), a section of three phrases or more *echoing* its first phrase at its
+end, and one level down, inside every other phrase of three bars or more, the second half
+answering the first (its third bar begins like its first). Without that last rule a piece of
+one or two short sections repeated nothing (recurrence 0.19-0.24 against POP909's 0.36 on two
+of the clips in ``bench/form.py``).
+
+A later appearance of a label copies the first one, fitted to its own length: bar k of the
+repeat is bar k of the first appearance; a longer repeat goes round again from the
 start; a shorter one ends on the first appearance's last bar (its cadence).
 
 ``variation`` (0..1) says how much of a repeat is written afresh: the chords always return; in
@@ -241,13 +246,17 @@ def plan_form(
             )
             continue
         first_of[label] = index
-        # a first appearance: the second phrase answers the first, the last echoes it
+        # a first appearance: the second phrase answers the first, the last echoes it, and
+        # inside every other phrase the second half answers the first (its bar 3 is bar 1)
         phrases = [(p, min(p + PHRASE_BARS, end)) for p in range(start, end, PHRASE_BARS)]
-        if len(phrases) >= 2 and phrases[1][1] - phrases[1][0] == PHRASE_BARS:
-            answer = [(phrases[1][0] + k, start + k) for k in range(ANSWER_BARS)]
-            copies += _varied(answer, meters, density, 0.0)
-        if len(phrases) >= 3:
-            last_start, last_end = phrases[-1]
-            echo = [(last_start + k, start + k) for k in range(last_end - last_start)]
-            copies += _varied(echo, meters, density, config.variation)
+        echoed = len(phrases) >= 3
+        for number, (p, q) in enumerate(phrases):
+            if number == 1 and q - p >= ANSWER_BARS:
+                answer = [(p + k, start + k) for k in range(ANSWER_BARS)]
+                copies += _varied(answer, meters, density, 0.0)
+            elif number == len(phrases) - 1 and echoed:
+                echo = [(p + k, start + k) for k in range(q - p)]
+                copies += _varied(echo, meters, density, config.variation)
+            elif q - p >= ANSWER_BARS + 1:
+                copies += _varied([(p + ANSWER_BARS, p)], meters, density, 0.0)
     return Form(labels, origin, tuple(sorted(copies, key=lambda c: c.bar)))
