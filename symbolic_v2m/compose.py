@@ -917,7 +917,7 @@ def _resolve_span(request: RegenerateRequest, job: _Job) -> _Plan:
             for role, values in timeline.density.items()
         }
         timeline = replace(timeline, density=density)
-    keys = None
+    new_key = None
     if request.key:
         from symbolic_v2m.music.theory import parse_key
 
@@ -925,10 +925,6 @@ def _resolve_span(request: RegenerateRequest, job: _Job) -> _Plan:
             new_key = parse_key(request.key)
         except ValueError as exc:
             raise ConfigError(f"--key: {exc}") from None
-        starts = timeline.bar_starts
-        keys = (timeline.key, KeyChange(int(starts[a]), new_key.tonic, new_key.mode))
-        if b < len(timeline.meters):
-            keys += (KeyChange(int(starts[b]), timeline.key.tonic, timeline.key.mode),)
     if request.form:
         if any(x is not None for x in (request.bars, request.section, request.time)):
             raise ConfigError("--form rewrites the sections it changes: give no span with it")
@@ -937,6 +933,7 @@ def _resolve_span(request: RegenerateRequest, job: _Job) -> _Plan:
             raise ConfigError("--form: no section's music changes under that form")
         (a, b), *repeats = spans
         copies = {stage: timeline.form.copies_for(stage) for stage in stages}
+        keys = _span_keys(timeline, new_key, spans)
         return _Plan(a, b, stages, timeline, keys, tuple(repeats), copies)
     repeats: list[tuple[int, int]] = []
     if request.section is not None and not request.only_this:
@@ -964,7 +961,24 @@ def _resolve_span(request: RegenerateRequest, job: _Job) -> _Plan:
                 if stage in c.parts:
                     inside[c.bar] = c.source
         copies[stage] = inside
+    keys = _span_keys(timeline, new_key, [(a, b), *repeats])  # the repeats follow, key too
     return _Plan(a, b, stages, timeline, keys, tuple(repeats), copies)
+
+
+def _span_keys(timeline: Timeline, key, spans: list[tuple[int, int]]):  # noqa: ANN001 - Key
+    """The key changes that put ``spans`` (sorted, disjoint) in ``key`` and the rest in the
+    composition's key; None without a ``key``."""
+    if key is None:
+        return None
+    starts = timeline.bar_starts
+    home = timeline.key
+    keys = [home]
+    for i, (a, b) in enumerate(spans):
+        if not (i and spans[i - 1][1] == a):
+            keys.append(KeyChange(int(starts[a]), key.tonic, key.mode))
+        if b < len(timeline.meters) and not (i + 1 < len(spans) and spans[i + 1][0] == b):
+            keys.append(KeyChange(int(starts[b]), home.tonic, home.mode))
+    return tuple(keys)
 
 
 def _form_changes(job: _Job, timeline: Timeline) -> list[tuple[int, int]]:

@@ -339,3 +339,14 @@ def test_a_project_from_before_the_form_regenerates_as_free(project) -> None:
     kept = _sections_changed(before, midi, sections)
     assert all(k == 1.0 for k in kept[1:])
     assert load_project(project).options["form"] == ["free"]
+
+
+def test_a_section_moved_to_another_key_takes_its_repeats_with_it(abab_project) -> None:
+    sections = load_project(abab_project).timeline["sections"]
+    assert main(["regenerate", str(abab_project), "--section", "1", "--key", "E minor",
+                 "--only", "midi", "-q"]) == 0  # fmt: skip
+    score = load_project(abab_project).music()
+    starts = [b.start for b in score.bars()] + [score.length]
+    for number, (tonic, mode) in enumerate([(4, "minor"), (0, "major"), (4, "minor")]):
+        key = score.key_at(starts[sections[number]["start_bar"]])
+        assert (key.tonic, key.mode) == (tonic, mode), number
