@@ -79,10 +79,13 @@ def fit_melody_bar(
     density: int,
     required: tuple[int, ...],
     ticks_per_beat: int,
+    apart: frozenset[int] = frozenset(),
 ) -> list[Note] | None:
     """A copied melody bar with exactly ``density`` onsets, one on every ``required`` tick
     (module doc); None when the source bar has no notes to make them from. ``notes`` start
-    inside ``bar`` = [start, end) ticks."""
+    inside ``bar`` = [start, end) ticks. Onsets are added first, and removed last, off the
+    ticks in ``apart`` (another part's onsets), so that what the two parts strike together
+    thins and thickens with the bar's density as each part does."""
     start, end = bar
     groups: dict[int, list[Note]] = defaultdict(list)
     for n in notes:
@@ -138,7 +141,10 @@ def fit_melody_bar(
         removable = [o for o in groups if o not in required_set]
         if not removable:
             break
-        weakest = min(removable, key=lambda o: (metrical_weight(o - start, ticks_per_beat), -o))
+        weakest = min(
+            removable,
+            key=lambda o: (o in apart, metrical_weight(o - start, ticks_per_beat), -o),
+        )
         merge(weakest)
     while len(groups) < density:
         free = [t for t in range(start, end) if t not in groups]
@@ -149,6 +155,7 @@ def fit_melody_bar(
             free,
             key=lambda t: (
                 sounding(t) is not None,
+                t not in apart,
                 metrical_weight(t - start, ticks_per_beat),
                 -t,
             ),
@@ -166,6 +173,7 @@ def fit_accompaniment_bar(
     strength: np.ndarray | None,
     chord_tones: Callable[[int], frozenset[int]],
     ticks_per_beat: int,
+    melody_onsets: frozenset[int] = frozenset(),
 ) -> list[Note] | None:
     """A copied accompaniment bar with exactly ``density`` onsets and the forced strengths
     (module doc), or None when that cannot be made from it; ``chord_tones(tick)`` are the
@@ -176,7 +184,7 @@ def fit_accompaniment_bar(
         forced = {
             t: int(strength[t]) for t in range(start, min(end, len(strength))) if strength[t] >= 1
         }
-    fitted = fit_melody_bar(notes, bar, density, tuple(forced), ticks_per_beat)
+    fitted = fit_melody_bar(notes, bar, density, tuple(forced), ticks_per_beat, melody_onsets)
     if fitted is None:
         return None
     groups: dict[int, list[Note]] = defaultdict(list)

@@ -232,6 +232,7 @@ def _write_with_copies(
     copies = {b: s for b, s in request.copies.items() if first <= b < n_bars and s < b}
     strength = timeline.strength_array() if role is Role.ACCOMPANIMENT else None
     hits = timeline.melody_onsets
+    melody_onsets = frozenset(n.onset for n in melody)
     total = n_bars - first
 
     def as_score(part: list) -> Score:
@@ -268,7 +269,13 @@ def _write_with_copies(
         if role is Role.MELODY:
             return fit_melody_bar(notes, target, density, hits, timeline.tempo.ticks_per_beat)
         return fit_accompaniment_bar(
-            notes, target, density, strength, chord_tones, timeline.tempo.ticks_per_beat
+            notes,
+            target,
+            density,
+            strength,
+            chord_tones,
+            timeline.tempo.ticks_per_beat,
+            melody_onsets,
         )
 
     def place(bar: int, new: list) -> None:
