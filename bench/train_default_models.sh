@@ -8,6 +8,10 @@
 # Each run lives in $RUNS/<stage>-kr (default runs/): started with the settings below if new,
 # resumed exactly (`train --resume`) if it has a checkpoint, so the script can be run again in
 # every session until the schedules end. Logs: $RUNS/<stage>-kr.log; history: sessions.jsonl.
+# EXTEND=N carries a finished run on for N more epochs with a warm restart to half the peak
+# learning rate (`train --resume RUN --extend N`; the run's config.json records it, so later
+# resumes need no EXTEND). The default weights of 2026-12-07 were extended this way:
+# chord and melody by 22 epochs (to 3,200 steps, 26 M tokens each).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs}
@@ -25,7 +29,9 @@ stages=("$@")
 mkdir -p "$RUNS"
 for stage in "${stages[@]}"; do
   run="$RUNS/$stage-kr"
-  if [ -f "$run/last.pt" ]; then
+  if [ -f "$run/last.pt" ] && [ -n "${EXTEND:-}" ]; then
+    args="--resume $run --extend $EXTEND --restart-peak 0.5"
+  elif [ -f "$run/last.pt" ]; then
     args="--resume $run"
   else
     args="--stage $stage --data $DATA --out $run ${SETTINGS[$stage]} $common"
