@@ -10,8 +10,8 @@
 # every session until the schedules end. Logs: $RUNS/<stage>-kr.log; history: sessions.jsonl.
 # EXTEND=N carries a finished run on for N more epochs with a warm restart to half the peak
 # learning rate (`train --resume RUN --extend N`; the run's config.json records it, so later
-# resumes need no EXTEND). The default weights of 2026-12-07 were extended this way:
-# chord and melody by 22 epochs (to 3,200 steps, 26 M tokens each).
+# resumes need no EXTEND). Since 2026-12-07 the chord and melody runs are being extended this
+# way by 22 epochs (to 3,200 steps, 26 M tokens each) for the next default weights.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-runs}
