@@ -350,3 +350,16 @@ def test_a_section_moved_to_another_key_takes_its_repeats_with_it(abab_project) 
     for number, (tonic, mode) in enumerate([(4, "minor"), (0, "major"), (4, "minor")]):
         key = score.key_at(starts[sections[number]["start_bar"]])
         assert (key.tonic, key.mode) == (tonic, mode), number
+
+
+def test_copied_chords_leave_no_bar_without_harmony(abab_clip, tiny_weights, tmp_path) -> None:
+    """The chord part stays a tiling of the piece: a copied bar's last chord ends at its bar
+    line, and a written bar with no chord at its start carries it on."""
+    _, project = _compose(abab_clip, tiny_weights, tmp_path / "tiling")
+    from symbolic_v2m.project import score_from_dict
+
+    score = score_from_dict(project["score"])
+    chords = score.chords
+    assert chords[0].onset == 0
+    for before, after in zip(chords, chords[1:], strict=False):
+        assert before.offset == after.onset

@@ -29,7 +29,7 @@ from symbolic_v2m.music.score import Chord, Note
 from symbolic_v2m.music.vocab import DURATIONS, MAX_STRENGTH
 
 
-def _fit_duration(ticks: int) -> int:
+def fit_duration(ticks: int) -> int:
     """The longest encodable duration not longer than ``ticks`` (at least one tick)."""
     return max(d for d in DURATIONS if d <= max(1, ticks))
 
@@ -108,14 +108,14 @@ def fit_melody_bar(
             if near is None:
                 return
             later = [o for o in groups if o > tick]
-            length = _fit_duration((min(later) if later else end) - tick)
+            length = fit_duration((min(later) if later else end) - tick)
             groups[tick] = [Note(tick, length, n.pitch, n.velocity) for n in groups[near][:1]]
             return
         kept, struck = [], []
         for n in groups[origin]:
             if n.offset > tick:
-                kept.append(Note(n.onset, _fit_duration(tick - n.onset), n.pitch, n.velocity))
-                struck.append(Note(tick, _fit_duration(n.offset - tick), n.pitch, n.velocity))
+                kept.append(Note(n.onset, fit_duration(tick - n.onset), n.pitch, n.velocity))
+                struck.append(Note(tick, fit_duration(n.offset - tick), n.pitch, n.velocity))
             else:
                 kept.append(n)
         groups[origin] = kept
@@ -129,7 +129,7 @@ def fit_melody_bar(
         last = max(before)
         reach = max(n.offset for n in removed)
         groups[last] = [
-            Note(n.onset, _fit_duration(max(n.offset, reach) - n.onset), n.pitch, n.velocity)
+            Note(n.onset, fit_duration(max(n.offset, reach) - n.onset), n.pitch, n.velocity)
             if n.offset >= tick
             else n
             for n in groups[last]

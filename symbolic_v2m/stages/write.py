@@ -220,6 +220,7 @@ def _write_with_copies(
         copy_chords,
         copy_notes,
         fit_accompaniment_bar,
+        fit_duration,
         fit_melody_bar,
     )
     from symbolic_v2m.stages.splice import prompt_before
@@ -282,8 +283,11 @@ def _write_with_copies(
         nonlocal events
         start = int(starts[bar])
         kept = [e for e in events if e.onset < start]
-        if role is Role.CHORD:  # the chord before ends where the copied bar begins
-            kept = [replace(c, duration=start - c.onset) if c.offset > start else c for c in kept]
+        if role is Role.CHORD:  # the chord before sounds up to the copied bar, and stops there
+            kept = [
+                replace(c, duration=start - c.onset) if c.offset > start else c
+                for c in _tiled(kept, start)
+            ]
             # ... unless the source held that same chord over its bar line: hold it here too
             if new and held_over.get(bar) and kept and kept[-1].offset == start:
                 last, head = kept[-1], new[0]
@@ -293,7 +297,8 @@ def _write_with_copies(
         elif role is Role.MELODY and new:  # one line: what sounds on stops at the copy
             onset = min(n.onset for n in new)
             kept = [
-                replace(n, duration=_fit(onset - n.onset)) if n.offset > onset else n for n in kept
+                replace(n, duration=fit_duration(onset - n.onset)) if n.offset > onset else n
+                for n in kept
             ]
         events = kept + new
 
@@ -336,7 +341,12 @@ def _write_with_copies(
         events = [e for e in events if e.onset < a] + [e for e in result.events if a <= e.onset < b]
         cursor, segment = stop, segment + 1
     if role is Role.CHORD:
-        part: tuple = tuple(sorted(events, key=lambda c: c.onset))
+        # a chord copied into a bar ends at its bar line; the bar after, when the model wrote
+        # no chord at its start, carries it on (as the model meant, having seen it)
+        ordered = sorted(events, key=lambda c: c.onset)
+        part: tuple = (
+            tuple(_tiled(ordered[:-1], ordered[-1].onset) + ordered[-1:]) if ordered else ()
+        )
     else:
         part = sort_notes(events)
     tokens = encode_part(as_score(list(part)), role, stage_context(timeline, chords, melody, keys))
@@ -344,7 +354,11 @@ def _write_with_copies(
     return StageResult(role, part, tokens, tuple(scores) or (0.0,), 0, (part,))
 
 
-def _fit(ticks: int) -> int:
-    from symbolic_v2m.music.vocab import DURATIONS
-
-    return max(d for d in DURATIONS if d <= max(1, ticks))
+def _tiled(chords: list[Chord], end: int) -> list[Chord]:
+    """``chords`` (sorted) each sounding until the next one starts, the last until ``end``
+    (a chord that already reaches further is left as it is)."""
+    out = []
+    for i, c in enumerate(chords):
+        until = chords[i + 1].onset if i + 1 < len(chords) else end
+        out.append(replace(c, duration=until - c.onset) if c.offset < until else c)
+    return out
