@@ -87,9 +87,15 @@ def score_from_dict(d: dict[str, Any]) -> Score:
 
 def timeline_to_dict(timeline: Timeline) -> dict[str, Any]:
     """The timeline as JSON types."""
+    from symbolic_v2m.video.features import scene_letter
+
     d = asdict(timeline)
     d["tempo"] = [list(a) for a in timeline.tempo.anchors]
     d["meters"] = [str(m) for m in timeline.meters]
+    # the scene of each section as a letter ("-": blank or unknown), beside the form letters
+    d["scenes"] = " ".join(
+        scene_letter(s.scene) if s.scene >= 0 else "-" for s in timeline.sections
+    )
     return d
 
 

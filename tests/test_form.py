@@ -202,6 +202,7 @@ def test_the_music_of_a_returning_scene_comes_back(abab_clip, tiny_weights, tmp_
     sections = project["timeline"]["sections"]
     assert [s["label"] for s in sections] == ["A", "B", "A", "B"]
     assert project["timeline"]["form"]["origin"] == "scenes"
+    assert project["timeline"]["scenes"] == "A B A B"
     sim = _melody_similarity(midi, sections)
     for first, again, other in ((0, 2, 1), (1, 3, 2)):
         assert sim[first, again] >= 0.6
