@@ -51,18 +51,51 @@ def _frame(config: dict) -> tuple[bool, bool]:
     return m.get("key_relative", False), m.get("rotary", False)
 
 
+def _schedule(config: dict) -> tuple[int, list[tuple[int, float]]]:
+    """(epochs of the first schedule, [(epochs added, restart peak), ...]) of a run that may
+    have been carried on with ``train --resume RUN --extend N`` (``config["restarts"]``)."""
+    per_epoch = config["steps_per_epoch"]
+    restarts = [(int(step), float(peak)) for step, peak in config.get("restarts", [])]
+    if not restarts:
+        return config["epochs"], []
+    bounds = [step // per_epoch for step, _ in restarts] + [config["epochs"]]
+    added = [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
+    return bounds[0], [(n, peak) for n, (_, peak) in zip(added, restarts, strict=True)]
+
+
+def restart_words(config: dict) -> str:
+    """The warm restarts of an extended run, as a sentence ("" for none)."""
+    first, extensions = _schedule(config)
+    if not extensions:
+        return ""
+    per_epoch, step = config["steps_per_epoch"], first * config["steps_per_epoch"]
+    parts = []
+    for epochs, peak in extensions:
+        parts.append(
+            f"at step {step:,} a warm restart to {peak:g} x the peak ({config['warmup_steps']} "
+            f"warm-up steps from the floor) and cosine decay over {epochs} more epochs"
+        )
+        step += epochs * per_epoch
+    return "Carried on (`train --resume RUN --extend N`): " + "; ".join(parts) + "."
+
+
 def command(config: dict) -> str:
     m = config["model"]
     key_relative, rotary = _frame(config)
+    first, extensions = _schedule(config)
+    extend = "".join(
+        f"\nsymbolic-v2m train --resume RUN --extend {epochs} --restart-peak {peak:g}"
+        for epochs, peak in extensions
+    )
     return (
         f"symbolic-v2m train --stage {config['stage']} --data data/pop909 --out RUN "
         f"--d-model {m['d_model']} --layers {m['n_layers']} --heads {m['n_heads']} "
         f"--ff {m['d_ff']} --dropout {m['dropout']} --seq-len {config['seq_len']} "
-        f"--batch-size {config['batch_size']} --epochs {config['epochs']} "
+        f"--batch-size {config['batch_size']} --epochs {first} "
         f"--steps-per-epoch {config['steps_per_epoch']} --lr {config['lr']} "
         f"--warmup {config['warmup_steps']} --seed {config['seed']} "
         f"--pitch {'key-relative' if key_relative else 'absolute'} "
-        f"--{'' if rotary else 'no-'}rotary"
+        f"--{'' if rotary else 'no-'}rotary" + extend
     )
 
 
@@ -152,6 +185,7 @@ def card(
         f"{trained_steps} ({trained_steps * tokens_per_step:,} training tokens), seed "
         f"{c['seed']}. Chosen epoch: {best['epoch']} (step {best['step']}, "
         f"{best['step'] * tokens_per_step:,} tokens), the lowest validation loss of the run.",
+        *([restart_words(c)] if restart_words(c) else []),
         f"Hardware: {hardware}.",
         *([note] if note else []),
         *history_lines(chosen["sessions"], tokens_per_step),
