@@ -1021,9 +1021,7 @@ def _write_stages(
                     role,
                     plan.timeline,
                     model,
-                    chords=version.chords,
-                    melody=version.melody,
-                    request=_span_request(role, version, plan, request, job.config),
+                    **_span_inputs(role, version, plan, request, job.config, plan.span),
                     config=StageConfig(rows, SamplingConfig(), seed),
                     progress=_one_of(phase, done, len(versions)),
                 )
@@ -1035,22 +1033,35 @@ def _write_stages(
             for row in range(rows):
                 varied = version
                 for k, span in enumerate(plan.spans):
+                    part = done * jobs + row * len(plan.spans) + k
                     result = write_part(
                         role,
                         plan.timeline,
                         model,
-                        chords=varied.chords,
-                        melody=varied.melody,
-                        request=_span_request(role, varied, plan, request, job.config, span),
+                        **_span_inputs(role, varied, plan, request, job.config, span),
                         config=StageConfig(1, SamplingConfig(), seed + 7919 * row),
-                        progress=_one_of(
-                            phase, done * jobs + row * len(plan.spans) + k, len(versions) * jobs
-                        ),
+                        progress=_one_of(phase, part, len(versions) * jobs),
                     )
                     varied = _splice(varied, role, result.events, plan.timeline, span)
                 next_versions.append(varied)
         versions = next_versions
     return versions
+
+
+def _span_inputs(
+    role: Role,
+    version: Score,
+    plan: _Plan,
+    request: RegenerateRequest,
+    config: ComposeConfig,
+    span: tuple[int, int],
+) -> dict:
+    """What ``write_part`` is given over a span: the earlier stages' parts and the request."""
+    return {
+        "chords": version.chords,
+        "melody": version.melody,
+        "request": _span_request(role, version, plan, request, config, span),
+    }
 
 
 def _one_of(
@@ -1068,14 +1079,14 @@ def _span_request(
     plan: _Plan,
     request: RegenerateRequest,
     config: ComposeConfig,
-    span: tuple[int, int] | None = None,
+    span: tuple[int, int],
 ) -> StageRequest:
-    """A stage's request over a span (default: the plan's): the prompt before it, where to
-    stop, the keys, the form's copies in it, and the theory constraints (a progression for the
-    chords; the scale lock and chord tones)."""
+    """A stage's request over a span of bars: the prompt before it, where to stop, the keys,
+    the form's copies in it, and the theory constraints (a progression for the chords; the
+    scale lock and chord tones)."""
     from symbolic_v2m.stages.splice import prompt_before
 
-    first, end = span or plan.span
+    first, end = span
 
     theory = _theory_request(
         role,

@@ -364,3 +364,25 @@ def test_copied_chords_leave_no_bar_without_harmony(abab_clip, tiny_weights, tmp
     assert chords[0].onset == 0
     for before, after in zip(chords, chords[1:], strict=False):
         assert before.offset == after.onset
+
+
+def test_the_look_similarity_is_opencvs_bhattacharyya_and_symmetric() -> None:
+    import cv2
+
+    from symbolic_v2m.video.scenes import WEIGHTS, ShotLook, look_similarity, similarity_matrix
+
+    rng = np.random.default_rng(1)
+    looks = []
+    for _ in range(6):
+        hist = rng.random(128).astype(np.float32)
+        layout = rng.standard_normal(144).astype(np.float32)
+        speed = float(rng.random())
+        looks.append(ShotLook(hist / hist.sum(), layout / np.linalg.norm(layout), speed))
+    a, b = looks[0], looks[1]
+    # with equal layout and motion, only the colour term differs from 1
+    same_rest = ShotLook(b.histogram, a.structure, a.speed)
+    expected = 1 - cv2.compareHist(a.histogram, b.histogram, cv2.HISTCMP_BHATTACHARYYA)
+    w_colour = WEIGHTS[0]
+    assert look_similarity(a, same_rest) == pytest.approx(1 - w_colour * (1 - expected), abs=1e-6)
+    matrix = similarity_matrix(looks)
+    assert np.allclose(matrix, matrix.T) and np.allclose(np.diag(matrix), 1.0)

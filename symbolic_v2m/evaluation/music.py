@@ -163,14 +163,18 @@ def _onset_times(notes: np.ndarray) -> np.ndarray:
     return onsets[keep]
 
 
-def _groove_vectors(piece: Piece, notes: np.ndarray) -> np.ndarray:
-    """(bars, Q) binary onset vectors, one row per bar."""
+def _grid_positions(
+    piece: Piece, notes: np.ndarray
+) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    """The piece's bar count, and for each onset of ``notes`` that falls in a bar: its bar, its
+    position (0..Q-1) and its row in ``notes``. An onset goes to the nearest of ``Q`` =
+    :data:`GROOVE_POSITIONS` positions, one within half a step of the next downbeat to that
+    bar's first; a last bar cut short by the file's end keeps the length of the bar before."""
     q = GROOVE_POSITIONS
     edges = piece.bar_edges()
     if len(edges) > 2:  # a file may stop before its last bar line: keep that bar full length
         edges[-1] = max(edges[-1], edges[-2] + (edges[-2] - edges[-3]))
     n_bars = len(edges) - 1
-    grid = np.zeros((n_bars, q), dtype=bool)
     onsets = notes[:, 0]
     bar = np.searchsorted(edges, onsets + _EPS, side="right") - 1
     inside = bar >= 0  # onsets before the first downbeat belong to no bar
@@ -179,8 +183,15 @@ def _groove_vectors(piece: Piece, notes: np.ndarray) -> np.ndarray:
     pos = np.rint(frac * q).astype(int)
     wrap = pos >= q  # within half a step of the next downbeat: that bar's first position
     bar, pos = bar + wrap, np.where(wrap, 0, pos)
-    ok = bar < n_bars
-    grid[bar[ok], pos[ok]] = True
+    keep = bar < n_bars
+    return n_bars, bar[keep], pos[keep], np.flatnonzero(inside)[keep]
+
+
+def _groove_vectors(piece: Piece, notes: np.ndarray) -> np.ndarray:
+    """(bars, Q) binary onset vectors, one row per bar."""
+    n_bars, bar, pos, _ = _grid_positions(piece, notes)
+    grid = np.zeros((n_bars, GROOVE_POSITIONS), dtype=bool)
+    grid[bar, pos] = True
     return grid
 
 
@@ -369,25 +380,13 @@ def structureness(piece: Piece) -> float:
 
 
 def bar_onset_sets(piece: Piece, notes: np.ndarray | None = None) -> list[frozenset]:
-    """Per bar, its onsets as a set of (16th position, MIDI pitch) pairs (module doc)."""
+    """Per bar, its onsets as a set of (16th position, MIDI pitch) pairs, on the grid of the
+    grooving vectors (module doc)."""
     notes = piece.pitched() if notes is None else notes
-    n_bars = len(piece.bar_edges()) - 1
-    bars: list[set] = [set() for _ in range(n_bars)]
-    if len(notes) == 0 or n_bars < 1:
-        return [frozenset(b) for b in bars]
-    edges = piece.bar_edges()
-    if len(edges) > 2:
-        edges[-1] = max(edges[-1], edges[-2] + (edges[-2] - edges[-3]))
-    onsets = notes[:, 0]
-    bar = np.searchsorted(edges, onsets + _EPS, side="right") - 1
-    inside = bar >= 0
-    bar, onsets, pitches = bar[inside], onsets[inside], notes[inside, 2].astype(int)
-    bar = np.minimum(bar, n_bars - 1)
-    pos = np.rint((onsets - edges[bar]) / (edges[bar + 1] - edges[bar]) * GROOVE_POSITIONS)
-    wrap = pos >= GROOVE_POSITIONS
-    bar, pos = bar + wrap, np.where(wrap, 0, pos).astype(int)
-    for b, p, pitch in zip(bar, pos, pitches, strict=True):
-        if b < n_bars:
+    bars: list[set] = [set() for _ in range(len(piece.bar_edges()) - 1)]
+    if len(notes) and bars:
+        _, bar, pos, rows = _grid_positions(piece, notes)
+        for b, p, pitch in zip(bar, pos, notes[rows, 2].astype(int), strict=True):
             bars[b].add((int(p), int(pitch)))
     return [frozenset(b) for b in bars]
 

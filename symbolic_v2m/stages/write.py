@@ -160,9 +160,7 @@ def _write_span(
     on_bar = None
     if progress is not None:
         # the prompt (regeneration) holds the bars before the span, up to its first bar line
-        prompted = 0
-        if request.prompt is not None and len(request.prompt):
-            prompted = int(np.sum(request.prompt[:, 0] == model.spec.type_index("bar")))
+        prompted = _prompted_bars(request.prompt, model)
         reported = -1
 
         def on_bar(bars: int) -> None:
@@ -197,6 +195,7 @@ def with_seed(config: StageConfig, seed: int) -> StageConfig:
 
 
 def _prompted_bars(prompt: np.ndarray | None, model: CPTransformer) -> int:
+    """Bars a prompt holds (its bar tokens): where the writing starts."""
     if prompt is None or not len(prompt):
         return 0
     return int(np.sum(prompt[:, 0] == model.spec.type_index("bar")))
@@ -250,11 +249,13 @@ def _write_with_copies(
             **fields,
         ).normalised()
 
+    harmony = Score(meters=timeline.meters, tempo=timeline.tempo, chords=chords)
+
     def chord_tones(tick: int) -> frozenset[int]:
-        for c in chords:
-            if c.onset <= tick < c.offset and c.root is not None:
-                return frozenset(chord_pitch_classes(c.root, c.quality, c.bass))
-        return frozenset()
+        c = harmony.chord_at(tick)
+        if c is None or c.root is None:
+            return frozenset()
+        return frozenset(chord_pitch_classes(c.root, c.quality, c.bass))
 
     held_over: dict[int, bool] = {}
 
@@ -344,9 +345,7 @@ def _write_with_copies(
         # a chord copied into a bar ends at its bar line; the bar after, when the model wrote
         # no chord at its start, carries it on (as the model meant, having seen it)
         ordered = sorted(events, key=lambda c: c.onset)
-        part: tuple = (
-            tuple(_tiled(ordered[:-1], ordered[-1].onset) + ordered[-1:]) if ordered else ()
-        )
+        part: tuple = tuple(_tiled(ordered, ordered[-1].offset)) if ordered else ()
     else:
         part = sort_notes(events)
     tokens = encode_part(as_score(list(part)), role, stage_context(timeline, chords, melody, keys))

@@ -38,14 +38,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from symbolic_v2m.music.score import TimeSignature
+from symbolic_v2m.music.score import Role, TimeSignature
 from symbolic_v2m.video.features import scene_letter
 
 PHRASE_BARS = 4
 #: Bars of a phrase that the answering phrase takes from the one it answers.
 ANSWER_BARS = 2
 DEFAULT_VARIATION = 0.25
-STAGES = ("chord", "melody", "accompaniment")
+#: the stages a copy can include, in writing order
+STAGES = tuple(role.value for role in Role)
 
 
 @dataclass(frozen=True)

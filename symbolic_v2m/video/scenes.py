@@ -8,8 +8,8 @@ place or look is recognised (the form plan brings the music of its first appeara
 A shot's *look* is three things OpenCV measures cheaply on the colour thumbnail the analysis
 already makes, sampled a few times a second (a 30-minute video keeps ~7,000 small samples):
 
-- colour: an HSV histogram (8 hue x 4 saturation x 4 value bins), compared with
-  ``cv2.compareHist`` (Bhattacharyya distance): the palette of a place;
+- colour: an HSV histogram (8 hue x 4 saturation x 4 value bins), compared by
+  Bhattacharyya distance (``cv2.compareHist``'s): the palette of a place;
 - structure: the mean 16x9 grey thumbnail, zero-mean and unit-norm, compared by correlation:
   where the light and dark masses sit in the frame;
 - motion: the shot's mean optical-flow speed, compared as a ratio.
@@ -115,30 +115,47 @@ class LookTracker:
         return looks
 
 
+def similarity_matrix(looks: Sequence[ShotLook]) -> np.ndarray:
+    """(N, N) how alike every two shots look, 0..1 (module doc), all pairs at once.
+
+    The colour term is ``1 - cv2.compareHist(a, b, cv2.HISTCMP_BHATTACHARYYA)`` written as one
+    matrix product (OpenCV's distance is ``sqrt(1 - sum(sqrt(a * b)) / sqrt(sum(a) sum(b)))``;
+    a test holds the two equal). Pair by pair, grouping 2,000
+    shots (a feature film's) took 22 s on the dev VM; as one matrix, 0.7 s (both measured
+    with two training runs sharing its two cores)."""
+    if not looks:
+        return np.zeros((0, 0))
+    hists = np.stack([look.histogram for look in looks]).astype(np.float64)  # (N, bins)
+    roots, totals = np.sqrt(hists), np.maximum(hists.sum(axis=1), 1e-12)
+    overlap = roots @ roots.T / np.sqrt(np.outer(totals, totals))  # Bhattacharyya coefficient
+    colour = 1.0 - np.sqrt(np.clip(1.0 - overlap, 0.0, None))
+    layout = np.stack([look.structure for look in looks]).astype(np.float64)
+    flat = ~layout.any(axis=1)  # a uniform frame (black, a flash) has no layout to compare
+    structure = np.clip(layout @ layout.T, 0.0, None)
+    structure[flat[:, None] | flat[None, :]] = 0.0
+    structure[flat[:, None] & flat[None, :]] = 1.0
+    speed = np.array([look.speed for look in looks])
+    fast = np.maximum(np.maximum.outer(speed, speed), STILL_SPEED)
+    motion = 1.0 - np.minimum(1.0, np.abs(speed[:, None] - speed[None, :]) / fast)
+    w_colour, w_structure, w_motion = WEIGHTS
+    return w_colour * colour + w_structure * structure + w_motion * motion
+
+
 def look_similarity(a: ShotLook, b: ShotLook) -> float:
     """How alike two shots look, 0..1 (module doc)."""
-    colour = 1.0 - cv2.compareHist(a.histogram, b.histogram, cv2.HISTCMP_BHATTACHARYYA)
-    flat_a, flat_b = not a.structure.any(), not b.structure.any()
-    if flat_a or flat_b:  # a uniform frame (black, a flash) has no layout to compare
-        structure = 1.0 if flat_a and flat_b else 0.0
-    else:
-        structure = max(0.0, float(a.structure @ b.structure))
-    fast = max(a.speed, b.speed, STILL_SPEED)
-    motion = 1.0 - min(1.0, abs(a.speed - b.speed) / fast)
-    w_colour, w_structure, w_motion = WEIGHTS
-    return float(w_colour * colour + w_structure * structure + w_motion * motion)
+    return float(similarity_matrix([a, b])[0, 1])
 
 
 def group_scenes(looks: Sequence[ShotLook], threshold: float = SCENE_THRESHOLD) -> tuple[int, ...]:
     """The scene group of each shot, numbered in order of first appearance (module doc)."""
+    similarity = similarity_matrix(looks)
+    blank = np.array([look.blank for look in looks], dtype=bool)
     groups: list[int] = []
-    for i, look in enumerate(looks):
-        best, best_group = -1.0, -1
-        for j in range(i):
-            if look.blank or looks[j].blank:
-                continue
-            similarity = look_similarity(look, looks[j])
-            if similarity > best:
-                best, best_group = similarity, groups[j]
-        groups.append(best_group if best >= threshold else max(groups, default=-1) + 1)
+    for i in range(len(looks)):
+        earlier = np.flatnonzero(~blank[:i]) if not blank[i] else np.zeros(0, dtype=int)
+        best = int(earlier[np.argmax(similarity[i, earlier])]) if len(earlier) else -1
+        if best >= 0 and similarity[i, best] >= threshold:
+            groups.append(groups[best])
+        else:
+            groups.append(max(groups, default=-1) + 1)
     return tuple(groups)
