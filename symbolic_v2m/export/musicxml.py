@@ -206,7 +206,9 @@ def write_musicxml(arrangement: Arrangement, path: Path) -> None:
     """
     m21 = arrangement_to_music21(arrangement)
     with atomic_output(Path(path)) as tmp:
-        m21.write("musicxml", fp=tmp)
+        # the score is complete notation already (bars filled, ties, beams): music21's own
+        # pass would copy the whole score to change nothing (half the writing time)
+        m21.write("musicxml", fp=tmp, makeNotation=False)
 
 
 def music21_key(change: KeyChange) -> key.Key:
@@ -296,13 +298,19 @@ class Speller:
         return result
 
 
+@lru_cache(maxsize=32)
+def _scale_names(tonic: int, mode: str) -> tuple[pitch.Pitch, dict[int, str]]:
+    """The key's tonic and its scale's names by pitch class (music21 builds scales slowly)."""
+    k = music21_key(KeyChange(0, tonic, mode))
+    return pitch.Pitch(k.tonic.name), {p.pitchClass: p.name for p in k.getPitches()}
+
+
 @lru_cache(maxsize=4096)
 def _spelling(
     pc: int, tonic: int, mode: str, chord_key: tuple[int, str] | None, passing: int
 ) -> str:
     """The music21 name (``"G#"``, ``"B-"``) of pitch class ``pc`` in a key, over a chord."""
-    tonic_pitch = pitch.Pitch(music21_key(KeyChange(0, tonic, mode)).tonic.name)
-    scale = {p.pitchClass: p.name for p in music21_key(KeyChange(0, tonic, mode)).getPitches()}
+    tonic_pitch, scale = _scale_names(tonic, mode)
     if chord_key is not None:
         root, quality = chord_key
         intervals = QUALITY_INTERVALS[quality]
@@ -776,7 +784,7 @@ def _part(track: Track, plan: _StaffPlan, layout_: _ScoreLayout, first: bool) ->
         part.append(measure)
 
     _make_accidentals(part, layout_)
-    makeNotation.makeBeams(part, inPlace=True)
+    _make_beams(part, layout_)
     if first:
         # Tempo belongs to the whole score; music21 and notation programs read it from the
         # first part, and marks on every part would print on every staff.
@@ -787,6 +795,27 @@ def _part(track: Track, plan: _StaffPlan, layout_: _ScoreLayout, first: bool) ->
             mark.placement = "above"
             measures[index].insert(offset, mark)
     return part
+
+
+def _make_beams(part: stream.Part, layout_: _ScoreLayout) -> None:
+    """music21's beams, bar by bar, each bar given its meter.
+
+    ``makeBeams`` on a whole part looks every bar's meter up through the part's contexts
+    (``getContextByClass``), which took 60% of building a 3-minute score; each bar's meter is
+    known here, so each bar is beamed on its own with its meter inserted for the call, and
+    the beams are the same (the written files are compared in the tests).
+    """
+    signatures: dict[TimeSignature, meter.TimeSignature] = {}
+    for bar, measure in zip(layout_.bars, part.getElementsByClass(stream.Measure), strict=True):
+        if measure.timeSignature is not None:
+            makeNotation.makeBeams(measure, inPlace=True)
+            continue
+        if bar.meter not in signatures:
+            signatures[bar.meter] = meter.TimeSignature(str(bar.meter))
+        signature = signatures[bar.meter]
+        measure.insert(0, signature)
+        makeNotation.makeBeams(measure, inPlace=True)
+        measure.remove(signature)
 
 
 def _bar_events(events: list[_Event], layout_: _ScoreLayout, fill: bool) -> list[list[_Event]]:
@@ -870,6 +899,12 @@ def _spelt(plan: _StaffPlan, event: _Event, midi: int) -> pitch.Pitch:
     raise AssertionError(f"no spelling for {midi} at {event.onset}")
 
 
+@lru_cache(maxsize=32)
+def _signature_alterations(tonic: int, mode: str) -> dict[str, int]:
+    """Step -> alteration of a key signature (``{"F": 1}`` in G major); not to be mutated."""
+    return {p.step: int(p.alter) for p in music21_key(KeyChange(0, tonic, mode)).alteredPitches}
+
+
 def _make_accidentals(part: stream.Part, layout_: _ScoreLayout) -> None:
     """Decide which accidentals print, per staff, with the notes of all voices in time order.
 
@@ -895,7 +930,7 @@ def _make_accidentals(part: stream.Part, layout_: _ScoreLayout) -> None:
         if (k.tonic, k.mode) != previous_key:
             ended_altered = {}  # a new key signature restates every step
             previous_key = (k.tonic, k.mode)
-        signature = {p.step: int(p.alter) for p in music21_key(k).alteredPitches}
+        signature = _signature_alterations(k.tonic, k.mode)
         timed = []
         for order, element in enumerate(measure.recurse().notes):
             offset = element.getOffsetInHierarchy(measure)

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from symbolic_v2m.arrangement import Arrangement, Marker, Track, arrange
 from symbolic_v2m.export import write_midi, write_musicxml
-from symbolic_v2m.export.musicxml import Speller, note_values
+from symbolic_v2m.export.musicxml import Speller, arrangement_to_music21, note_values
 from symbolic_v2m.music.chords import QUALITY_INTERVALS
 from symbolic_v2m.music.score import Chord, KeyChange, Note, Score, TempoMap, TimeSignature
 
@@ -459,6 +459,33 @@ def test_a_part_without_notes_is_a_staff_of_bar_rests(written, tmp_path: Path) -
     assert len(rests) == 2 * len(METERS) and all(r.get("measure") == "yes" for r in rests)
 
 
+def _music21_full_pass(arrangement: Arrangement, path: Path) -> bytes:
+    """The file as music21's own complete pass writes it: beams made over each whole part
+    (every bar's meter looked up in context) and ``write`` with its notation pass."""
+    from music21 import beam, stream
+    from music21.stream import makeNotation
+
+    m21 = arrangement_to_music21(arrangement)
+    for part in m21.getElementsByClass(stream.Part):
+        for n in part.recurse().notes:
+            n.beams = beam.Beams()
+        makeNotation.makeBeams(part, inPlace=True)
+    m21.write("musicxml", fp=path)
+    return _without_date(path.read_bytes())
+
+
+def _without_date(xml: bytes) -> bytes:
+    return b"\n".join(line for line in xml.split(b"\n") if b"<encoding-date>" not in line)
+
+
+@pytest.mark.parametrize("name", KEYS)
+def test_the_quick_path_writes_what_music21s_full_pass_writes(written, name, tmp_path) -> None:
+    """Beaming bar by bar with the meter at hand, and writing without music21's notation pass
+    (which copies the whole score to change nothing), give the same file byte for byte."""
+    arrangement, path = written[name]
+    assert _without_date(path.read_bytes()) == _music21_full_pass(arrangement, tmp_path / "m.xml")
+
+
 # -- MuseScore's re-save of it ------------------------------------------------------------------
 
 
@@ -529,7 +556,8 @@ def test_a_six_eight_piece_is_written_in_dotted_quarter_beats(tmp_path: Path) ->
 )
 def test_any_notes_are_written_completely_and_correctly(key, meters, raw, role) -> None:
     """Whatever the notes (overlaps, unisons, extremes of range, odd lengths), every struck
-    note is written at its tick and pitch, and no alteration is left without its accidental."""
+    note is written at its tick and pitch, no alteration is left without its accidental, and
+    the file is what music21's complete notation pass writes."""
     import tempfile
 
     score = Score(tuple(TimeSignature.parse(m) for m in meters), TempoMap.constant(100),
@@ -543,6 +571,8 @@ def test_any_notes_are_written_completely_and_correctly(key, meters, raw, role) 
         path = Path(folder) / "fuzz.musicxml"
         write_musicxml(Arrangement(score, (track,)), path)
         (figures,) = read_figures(path, bar_starts).values()
+        full_pass = _music21_full_pass(Arrangement(score, (track,)), Path(folder) / "full.xml")
+        assert _without_date(path.read_bytes()) == full_pass
     struck = Counter({(n.onset, n.pitch): 1 for n in notes})
     assert figures.attacks == struck
     assert figures.missing == 0 and figures.redundant == 0
