@@ -9,6 +9,7 @@ Errors a user can fix print one line (``error: ...``) and exit 1; usage errors e
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -17,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import TextIO
 
 import click
 
@@ -154,6 +156,7 @@ class _phase_display:  # noqa: N801 - used like a function in a with-statement
         self.enabled = enabled and sys.stderr.isatty()
         self.bar = None
         self.phase: str | None = None
+        self.terminal: TextIO | None = None
 
     def __enter__(self):  # noqa: ANN204
         if not self.enabled:
@@ -161,6 +164,11 @@ class _phase_display:  # noqa: N801 - used like a function in a with-statement
         from tqdm import tqdm
 
         from symbolic_v2m.progress import PHASES
+
+        # The bars draw on their own copy of the terminal's descriptor: while FluidSynth loads
+        # a soundfont (beside the score's export) descriptor 2 is briefly redirected to catch
+        # what the library prints, and a bar drawn then would vanish into that log.
+        self.terminal = os.fdopen(os.dup(sys.stderr.fileno()), "w")
 
         def update(phase: str, done: float, total: float) -> None:
             if phase != self.phase:
@@ -171,6 +179,7 @@ class _phase_display:  # noqa: N801 - used like a function in a with-statement
                     total=total,
                     desc=phase,
                     leave=False,
+                    file=self.terminal,
                     # a terminal that reports no width (some pseudo-terminals) would get no bar
                     ncols=shutil.get_terminal_size().columns,
                     bar_format="{desc} {bar} {n:.0f}/{total:.0f} "
@@ -190,6 +199,9 @@ class _phase_display:  # noqa: N801 - used like a function in a with-statement
 
     def __exit__(self, *exc: object) -> None:
         self._close()
+        if self.terminal is not None:
+            self.terminal.close()
+            self.terminal = None
 
 
 def _set_threads(threads: int | None) -> None:

@@ -10,8 +10,10 @@ rest completes.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -403,7 +405,16 @@ def _export(
     progress: Progress | None = None,
 ) -> set[str]:
     """Write every requested output but the project file into ``outputs``; returns the kinds
-    written (an optional part that is missing leaves its kinds out, with a warning)."""
+    written (an optional part that is missing leaves its kinds out, with a warning).
+
+    The MIDI file comes first (everything else is made from the same arrangement, the audio
+    from the file). Then the audio (FluidSynth, ffmpeg: native code that runs without Python's
+    lock) is rendered in a helper thread while this one writes the score and the picture, so
+    the two cost about the longer of them, not their sum. Its progress is reported once the
+    export's is done (a display shows one phase at a time). If anything fails or stops the run
+    here, the helper is told to stop and is waited for before the error goes on, so that no
+    file is written into the output set after it is thrown away.
+    """
     started = time.perf_counter()
     kinds = set(outputs.kinds)
     written: set[str] = set()
@@ -420,25 +431,68 @@ def _export(
         write_stem_midi(arrangement, track, outputs.path(kind))
         written.add(kind)
         exported(len(written), files)
-    if "musicxml" in kinds:
-        write_musicxml(arrangement, outputs.path("musicxml"))
-        written.add("musicxml")
-        exported(len(written), files)
-    if "png" in kinds:
-        if video.is_file():
-            write_timeline_plot(features, video, outputs.path("png"), arrangement)
-            written.add("png")
-        else:
-            warnings.append(f"no timeline picture: {video} not found")
-        exported(files, files)
-    timings["export"] = time.perf_counter() - started
-    started = time.perf_counter()
-    if {"wav", "mp4"} & kinds or any(k.endswith(".wav") for k in kinds):
-        written |= _render(
-            arrangement, outputs, warnings, config, video, for_phase(progress, "render")
+    render = {"wav", "mp4"} & kinds or any(k.endswith(".wav") for k in kinds)
+    stop = threading.Event()
+    rendered = _HeldProgress(for_phase(progress, "render"))
+    render_warnings: list[str] = []
+    with ThreadPoolExecutor(1, thread_name_prefix="v2m-render") as pool:
+        job = (
+            pool.submit(
+                _render, arrangement, outputs, render_warnings, config, video, rendered, stop
+            )
+            if render
+            else None
         )
-    timings["render"] = time.perf_counter() - started
+        try:
+            if "musicxml" in kinds:
+                write_musicxml(arrangement, outputs.path("musicxml"))
+                written.add("musicxml")
+                exported(len(written), files)
+            if "png" in kinds:
+                if video.is_file():
+                    write_timeline_plot(features, video, outputs.path("png"), arrangement)
+                    written.add("png")
+                else:
+                    warnings.append(f"no timeline picture: {video} not found")
+                exported(files, files)
+            timings["export"] = time.perf_counter() - started
+            rendered.release()
+            if job is not None:
+                rendered_kinds, timings["render"] = job.result()
+                written |= rendered_kinds
+            else:
+                timings["render"] = 0.0
+        except BaseException:
+            stop.set()  # the pool's exit waits for the helper, which stops soon
+            raise
+    warnings.extend(render_warnings)
     return written
+
+
+class _HeldProgress:
+    """A phase's progress callback that holds its reports until :meth:`release`, then passes
+    the last held one and every later one on; safe to call from another thread."""
+
+    def __init__(self, callback: Callable[[float, float], None] | None) -> None:
+        self._callback = callback
+        self._lock = threading.Lock()
+        self._held: tuple[float, float] | None = None
+        self._released = False
+
+    def __call__(self, done: float, total: float) -> None:
+        if self._callback is None:
+            return
+        with self._lock:
+            if self._released:
+                self._callback(done, total)
+            else:
+                self._held = (done, total)
+
+    def release(self) -> None:
+        with self._lock:
+            self._released = True
+            if self._held is not None and self._callback is not None:
+                self._callback(*self._held)
 
 
 def _request(
@@ -541,11 +595,14 @@ def _render(
     config: ComposeConfig,
     video: Path,
     progress: Callable[[float, float], None] | None = None,
-) -> set[str]:
+    stop: threading.Event | None = None,
+) -> tuple[set[str], float]:
     """WAV and stem WAVs (FluidSynth, one rendering) and MP4 (ffmpeg) into ``outputs``; returns
-    the kinds written. A missing optional part becomes a warning."""
+    the kinds written and the seconds it took. A missing optional part becomes a warning. Runs
+    in a helper thread (:func:`_export`): a set ``stop`` ends it early."""
     import tempfile
 
+    started = time.perf_counter()
     kinds = set(outputs.kinds)
     written: set[str] = set()
     with tempfile.TemporaryDirectory() as tmp:
@@ -554,12 +611,15 @@ def _render(
             write_midi(arrangement, midi)
         try:
             rendering = render_audio(
-                midi, Path(config.soundfont) if config.soundfont else None, progress=progress
+                midi,
+                Path(config.soundfont) if config.soundfont else None,
+                progress=progress,
+                stop=stop,
             )
         except MissingPartError as exc:
             warnings.append(f"no audio: {exc}")
             log.warning("no audio: %s", exc)
-            return written
+            return written, time.perf_counter() - started
         wav = outputs.path("wav") if "wav" in kinds else Path(tmp) / "music.wav"
         if "wav" in kinds or "mp4" in kinds:
             write_wav(wav, rendering.sample_rate, rendering.mix)
@@ -574,12 +634,12 @@ def _render(
             warnings.append(f"no video: {video} not found")
         elif "mp4" in kinds:
             try:
-                mux_audio(video, wav, outputs.path("mp4"), keep_audio=config.keep_audio)
+                mux_audio(video, wav, outputs.path("mp4"), keep_audio=config.keep_audio, stop=stop)
                 written.add("mp4")
             except MissingPartError as exc:
                 warnings.append(f"no video: {exc}")
                 log.warning("no video: %s", exc)
-    return written
+    return written, time.perf_counter() - started
 
 
 # -- regeneration ----------------------------------------------------------------------------

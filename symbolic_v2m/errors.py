@@ -60,3 +60,8 @@ class MissingPartError(V2MError):
 
 class ExportError(V2MError):
     """An external tool failed while writing an output; the message ends with its last line."""
+
+
+class Cancelled(Exception):
+    """Work in a helper thread (rendering beside the score's export) ended early because its
+    run is ending for another reason; that reason is what the user sees, never this."""

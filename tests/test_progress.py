@@ -245,3 +245,19 @@ def test_ctrl_c_in_any_phase_ends_cleanly(phase: str, varied_clip, tmp_path) -> 
     assert lines[-1].strip("\r ") == said
     out = tmp_path / "o"
     assert not out.exists() or not any(out.rglob("*"))
+
+
+def test_render_progress_beside_the_export_is_held_until_the_export_is_done() -> None:
+    """The audio renders in a helper thread while the score is written; a display shows one
+    phase at a time, so the render's reports wait, and the latest of them is passed on first."""
+    from symbolic_v2m.compose import _HeldProgress
+
+    seen: list[tuple[float, float]] = []
+    held = _HeldProgress(lambda done, total: seen.append((done, total)))
+    held(0.0, 10.0)
+    held(4.0, 10.0)
+    assert seen == []
+    held.release()
+    held(10.0, 10.0)
+    assert seen == [(4.0, 10.0), (10.0, 10.0)]
+    _HeldProgress(None)(1.0, 2.0)  # no display: nothing to call

@@ -28,7 +28,9 @@ import importlib.resources
 import io
 import logging
 import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +38,7 @@ import mido
 import numpy as np
 from scipy.io import wavfile
 
-from symbolic_v2m.errors import ConfigError, MissingPartError
+from symbolic_v2m.errors import Cancelled, ConfigError, MissingPartError
 from symbolic_v2m.export.files import atomic_output
 from symbolic_v2m.quiet_import import native_stderr, quiet_import
 
@@ -56,6 +58,10 @@ SYSTEM_SOUNDFONTS = (
     Path("/usr/share/sounds/sf3/default-GM.sf3"),
     Path("/usr/share/sounds/sf2/default-GM.sf2"),
 )
+
+#: Tracks synthesised at a time: FluidSynth renders without Python's lock, so on two cores two
+#: tracks take about the time of one.
+RENDER_WORKERS = 2
 
 #: Seconds rendered after the MIDI file's end, for the release of the last notes and the reverb.
 RELEASE_TAIL = 1.0
@@ -120,30 +126,61 @@ def render_audio(
     soundfont: Path | None = None,
     sample_rate: int = 44100,
     progress: Callable[[float, float], None] | None = None,
+    stop: threading.Event | None = None,
+    workers: int = RENDER_WORKERS,
 ) -> Rendering:
     """Render ``midi_path``: every track on its own, and the mix as their sum (module doc).
 
     The gain puts the loudest of the mix and the stems at about -1 dBFS (a stem can peak above
     the mix where other tracks cancel it, and must not clip); silence stays silence.
     ``progress(done, total)`` counts seconds of audio synthesised, every track counted (one
-    report a track: FluidSynth renders a track in one call).
+    report a track: FluidSynth renders a track in one call), and is called in the caller's
+    thread. Tracks are synthesised ``workers`` at a time (FluidSynth runs without Python's
+    lock); the result does not depend on how many. A set ``stop`` ends the rendering with
+    :class:`~symbolic_v2m.errors.Cancelled` once the tracks under way are done.
 
     Raises:
         MissingPartError: the FluidSynth library or a soundfont is missing.
+        Cancelled: ``stop`` was set.
     """
     path = find_soundfont(soundfont)
     midi = quiet_import("pretty_midi").PrettyMIDI(str(midi_path))
-    raw: dict[str, np.ndarray] = {}
     seconds = midi.get_end_time()
+    total = seconds * len(midi.instruments)
     if progress is not None:
-        progress(0.0, seconds * len(midi.instruments))
-    for done, instrument in enumerate(midi.instruments, 1):
-        synthesizer, sfid = _synthesizer(path, sample_rate)
-        try:
-            with native_stderr(log):
-                samples = instrument.fluidsynth(synthesizer=synthesizer, sfid=sfid)
-        finally:
+        progress(0.0, total)
+    # Every synthesizer is made, and its presets chosen, before any track renders: that is
+    # when FluidSynth loads the samples, and what it prints then goes to the log, not the
+    # terminal (the descriptor can be redirected only while no other thread writes to it).
+    synthesizers = []
+    try:
+        for instrument in midi.instruments:
+            synthesizers.append(_synthesizer(path, sample_rate))
+            _select_preset(*synthesizers[-1], instrument)
+        renders: list[np.ndarray | None] = [None] * len(midi.instruments)
+        with ThreadPoolExecutor(max(1, workers), thread_name_prefix="v2m-fluidsynth") as pool:
+            jobs = {
+                pool.submit(instrument.fluidsynth, synthesizer=synthesizer, sfid=sfid): index
+                for index, (instrument, (synthesizer, sfid)) in enumerate(
+                    zip(midi.instruments, synthesizers, strict=True)
+                )
+            }
+            try:
+                for done, job in enumerate(as_completed(jobs), 1):
+                    renders[jobs[job]] = job.result()
+                    if progress is not None:
+                        progress(seconds * done, total)
+                    if stop is not None and stop.is_set():
+                        raise Cancelled("rendering stopped")
+            except BaseException:
+                for job in jobs:  # the tracks not started are not started
+                    job.cancel()
+                raise
+    finally:
+        for synthesizer, _ in synthesizers:
             synthesizer.delete()
+    raw: dict[str, np.ndarray] = {}
+    for instrument, samples in zip(midi.instruments, renders, strict=True):
         name = instrument.name
         if name in raw:  # two tracks of one name (not ours): one stem
             longer = max(len(raw[name]), len(samples))
@@ -151,8 +188,6 @@ def render_audio(
             raw[name][: len(samples)] += samples
         else:
             raw[name] = samples
-        if progress is not None:
-            progress(seconds * done, seconds * len(midi.instruments))
     # pretty_midi stops one second after a track's last note; the file may end later (rests in
     # the last bar), and every stem and the mix should cover the whole piece
     length = round((mido.MidiFile(str(midi_path)).length + RELEASE_TAIL) * sample_rate)
@@ -166,6 +201,18 @@ def render_audio(
         return np.round(samples * gain * 32767).astype(np.int16)
 
     return Rendering(sample_rate, pcm(mix), {n: pcm(w) for n, w in stems.items()}, gain)
+
+
+def _select_preset(synthesizer: object, sfid: int, instrument: object) -> None:
+    """Choose ``instrument``'s preset as pretty_midi's renderer will (drums on channel 9, bank
+    128, preset 0 if the program is missing; others channel 0, bank 0), so that FluidSynth
+    loads its samples now, with its messages caught (:func:`render_audio`)."""
+    with native_stderr(log):
+        if instrument.is_drum:
+            if synthesizer.program_select(9, sfid, 128, instrument.program) == -1:
+                synthesizer.program_select(9, sfid, 128, 0)
+        else:
+            synthesizer.program_select(0, sfid, 0, instrument.program)
 
 
 def wav_bytes(sample_rate: int, samples: np.ndarray) -> bytes:

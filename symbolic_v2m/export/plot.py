@@ -11,6 +11,7 @@ track sits underneath, on the same time axis.
 from __future__ import annotations
 
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -21,19 +22,22 @@ from symbolic_v2m.video.features import VideoFeatures, scene_letter
 from symbolic_v2m.video.probe import require_tool
 
 THUMB_HEIGHT = 90  # pixels
+THUMB_WORKERS = 4
 
 
 def grab_thumbnails(
     video: Path, times: list[float], height: int = THUMB_HEIGHT
 ) -> list[np.ndarray]:
-    """RGB thumbnails (h, w, 3) of ``video`` at ``times`` (seconds); missing frames are skipped.
+    """RGB thumbnails (h, w, 3) of ``video`` at ``times`` (seconds); a frame that cannot be
+    read is a black thumbnail.
 
     One short ffmpeg call per thumbnail: an input-side seek decodes only from the nearest key
-    frame, so this costs a fraction of a second however long the video is.
+    frame, so this costs a fraction of a second however long the video is. The calls run
+    :data:`THUMB_WORKERS` at a time (each mostly waits on its process's start and seek).
     """
     ffmpeg = require_tool("ffmpeg")
-    thumbs = []
-    for time in times:
+
+    def grab(time: float) -> np.ndarray:
         cmd = [
             ffmpeg, "-nostdin", "-v", "error", "-ss", f"{max(time, 0.0):.3f}", "-i", str(video),
             "-frames:v", "1", "-vf", f"scale=-2:{height}",
@@ -41,11 +45,10 @@ def grab_thumbnails(
         ]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, check=False)  # noqa: S603
         image = _parse_ppm(proc.stdout) if proc.returncode == 0 else None
-        if image is not None:
-            thumbs.append(image)
-        else:
-            thumbs.append(np.zeros((height, height * 16 // 9, 3), np.uint8))
-    return thumbs
+        return image if image is not None else np.zeros((height, height * 16 // 9, 3), np.uint8)
+
+    with ThreadPoolExecutor(THUMB_WORKERS, thread_name_prefix="v2m-thumbnail") as pool:
+        return list(pool.map(grab, times))
 
 
 def _parse_ppm(data: bytes) -> np.ndarray | None:

@@ -13,13 +13,17 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
-from symbolic_v2m.errors import ExportError, MissingPartError
+from symbolic_v2m.errors import Cancelled, ExportError, MissingPartError
 from symbolic_v2m.export.files import atomic_output
 
 #: Level of the video's own sound under the music with ``keep_audio`` (dB).
 ORIGINAL_GAIN_DB = -12.0
+
+#: How often (seconds) a mux in a helper thread looks whether its run is ending.
+_STOP_POLL = 0.1
 
 #: AAC bit rate: transparent for music at 48 kHz stereo or mono.
 AAC_BITRATE = "192k"
@@ -29,17 +33,25 @@ _INSTALL_FFMPEG = (
 )
 
 
-def mux_audio(video: Path, wav: Path, out_path: Path, keep_audio: bool = False) -> None:
+def mux_audio(
+    video: Path,
+    wav: Path,
+    out_path: Path,
+    keep_audio: bool = False,
+    stop: threading.Event | None = None,
+) -> None:
     """Write ``out_path``: ``video``'s picture (copied) with ``wav`` as its AAC soundtrack.
 
     With ``keep_audio`` and a video that has sound, the original sound is mixed
     :data:`ORIGINAL_GAIN_DB` under the music; a video without sound just gets the music. The
     output is written to a temporary file beside ``out_path`` and renamed onto it, so a failed
-    or interrupted run never leaves a partial file.
+    or interrupted run never leaves a partial file. A set ``stop`` (muxing in a helper thread
+    of a run that is ending) kills ffmpeg at once.
 
     Raises:
         MissingPartError: ffmpeg or ffprobe is not installed.
         ExportError: ffprobe or ffmpeg failed (the message ends with ffmpeg's last line).
+        Cancelled: ``stop`` was set.
     """
     ffmpeg, ffprobe = _tool("ffmpeg"), _tool("ffprobe")
     duration, has_audio = _probe(ffprobe, Path(video))
@@ -61,9 +73,31 @@ def mux_audio(video: Path, wav: Path, out_path: Path, keep_audio: bool = False) 
     # -f mp4: the temporary name's suffix is out_path's, which need not say MP4
     command += ["-movflags", "+faststart", "-f", "mp4"]
     with atomic_output(Path(out_path)) as tmp:
-        result = subprocess.run([*command, str(tmp)], capture_output=True, text=True)
-        if result.returncode != 0:
-            raise ExportError(f"{out_path}: ffmpeg failed: {_last_line(result.stderr)}")
+        returncode, stderr = _run(command + [str(tmp)], stop)
+        if returncode != 0:
+            raise ExportError(f"{out_path}: ffmpeg failed: {_last_line(stderr)}")
+
+
+def _run(command: list[str], stop: threading.Event | None) -> tuple[int, str]:
+    """Run ``command``; its exit status and stderr. Killed (and reaped) if ``stop`` is set or
+    anything interrupts the wait."""
+    if stop is not None and stop.is_set():
+        raise Cancelled("muxing stopped")
+    with subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            while True:
+                try:
+                    _, stderr = process.communicate(timeout=_STOP_POLL)
+                    return process.returncode, stderr
+                except subprocess.TimeoutExpired:
+                    if stop is not None and stop.is_set():
+                        raise Cancelled("muxing stopped") from None
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
 
 
 def _tool(name: str) -> str:

@@ -8,6 +8,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import mido
@@ -18,7 +20,7 @@ import pytest
 from scipy.io import wavfile
 
 from symbolic_v2m.arrangement import DRUM_CHANNEL, Arrangement, Marker, Track
-from symbolic_v2m.errors import ExportError, MissingPartError, V2MError
+from symbolic_v2m.errors import Cancelled, ExportError, MissingPartError, V2MError
 from symbolic_v2m.export import audio as audio_module
 from symbolic_v2m.export import (
     find_soundfont,
@@ -406,6 +408,24 @@ def test_ffmpeg_failure_is_a_clear_error_and_leaves_nothing(clips, tmp_path) -> 
         mux_audio(clips["silent"], not_audio, out)
     assert isinstance(caught.value, V2MError) and "\n" not in str(caught.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.wav"]
+
+
+def test_a_mux_told_to_stop_kills_ffmpeg_and_leaves_nothing(clips, music_wav, tmp_path) -> None:
+    """Muxing in a helper thread of a run that is ending: ffmpeg is killed, not waited for, and
+    neither the output nor its temporary file is left."""
+    stop = threading.Event()
+    stop.set()
+    out = tmp_path / "clip.mp4"
+    with pytest.raises(Cancelled):
+        mux_audio(clips["silent"], music_wav, out, stop=stop)
+    assert list(tmp_path.iterdir()) == []
+    # a stop while the tool runs kills it: a process that would take a minute ends at once
+    stop.clear()
+    threading.Timer(0.3, stop.set).start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        video_module._run(["sleep", "60"], stop)
+    assert time.monotonic() - started < 20
 
 
 def test_no_ffmpeg_is_a_missing_part(clips, music_wav, tmp_path, monkeypatch) -> None:

@@ -161,3 +161,33 @@ def test_stems_are_not_in_the_default_set_but_in_all(tmp_path, capsys) -> None:
     assert "nope.mp4" in capsys.readouterr().err  # accepted: stopped by the missing video
     assert main(["compose", str(missing), "--only", "midi,stem"]) == 2
     assert "--only" in capsys.readouterr().err
+
+
+def test_rendering_does_not_depend_on_how_many_tracks_render_at_once(with_stems, speed_clip):
+    """Tracks are synthesised side by side (FluidSynth runs without Python's lock); the mix,
+    every stem and the gain are the same bytes as one track at a time."""
+    midi = with_stems / f"{speed_clip.path.stem}.mid"
+    one, several = render_audio(midi, workers=1), render_audio(midi, workers=3)
+    assert one.gain == several.gain and one.mix.tobytes() == several.mix.tobytes()
+    assert list(one.stems) == list(several.stems)  # the tracks' order, not the finishing order
+    assert all(one.stems[n].tobytes() == several.stems[n].tobytes() for n in one.stems)
+
+
+def test_a_rendering_told_to_stop_ends_with_cancelled(with_stems, speed_clip) -> None:
+    """Rendering beside the score's export: when the run ends for another reason the helper
+    stops after the track under way, reporting no further progress."""
+    import threading
+
+    from symbolic_v2m.errors import Cancelled
+
+    stop, reports = threading.Event(), []
+
+    def progress(done: float, total: float) -> None:
+        reports.append(done)
+        if done > 0:
+            stop.set()
+
+    with pytest.raises(Cancelled):
+        render_audio(with_stems / f"{speed_clip.path.stem}.mid", progress=progress, stop=stop,
+                     workers=1)  # fmt: skip
+    assert len(reports) == 2  # the start, and the one track rendered before the stop was seen
