@@ -28,6 +28,12 @@ _STOP_POLL = 0.1
 #: AAC bit rate: transparent for music at 48 kHz stereo or mono.
 AAC_BITRATE = "192k"
 
+#: ffmpeg's AAC coder. "fast" rather than the default "twoloop": on a 3-minute soundtrack it
+#: encodes in 0.9 s instead of 6.4 s (2 cores) for 40.0 dB instead of 43.7 dB signal-to-noise
+#: against the WAV (bench/RESULTS.md, 2026-12-07). The MP4 is the preview to watch; the WAV,
+#: the master, is untouched.
+AAC_CODER = "fast"
+
 _INSTALL_FFMPEG = (
     "install FFmpeg (Debian/Ubuntu: apt-get install ffmpeg; macOS: brew install ffmpeg)"
 )
@@ -67,7 +73,7 @@ def mux_audio(
         command += ["-filter_complex", mix, "-map", "0:v:0", "-map", "[mix]"]
     else:
         command += ["-map", "0:v:0", "-map", "1:a:0"]
-    command += ["-c:v", "copy", "-c:a", "aac", "-b:a", AAC_BITRATE]
+    command += ["-c:v", "copy", "-c:a", "aac", "-aac_coder", AAC_CODER, "-b:a", AAC_BITRATE]
     if duration is not None:  # None only for raw streams: then the longer of the two
         command += ["-t", f"{duration:.6f}"]  # the video's length, whatever the music's
     # -f mp4: the temporary name's suffix is out_path's, which need not say MP4
