@@ -41,7 +41,7 @@ STAGES = {
     # the model-card sizes; batch 64 instead of 16 (the GPU has room, the CPU had not)
     "chord": dict(d_model=128, n_layers=3, n_heads=4, d_ff=512, seq_len=256),
     "melody": dict(d_model=192, n_layers=4, n_heads=4, d_ff=768, seq_len=512),
-    "accompaniment": dict(d_model=256, n_layers=4, n_heads=4, d_ff=1024, seq_len=512),
+    "accompaniment": dict(d_model=128, n_layers=4, n_heads=4, d_ff=512, seq_len=512),
 }
 
 
@@ -111,7 +111,8 @@ def train_stage(
         stage=stage,
         data_dir=str(data),
         out_dir=str(out),
-        model=ModelConfig(stage=stage, dropout=0.1, **sizes),
+        # the shipped models' frame: pitches in the key's frame, rotary positions
+        model=ModelConfig(stage=stage, dropout=0.1, key_relative=True, rotary=True, **sizes),
         seq_len=seq_len,
         batch_size=batch,
         lr=6e-4,
