@@ -7,6 +7,7 @@ WAV, and ``regenerate`` rewrites exactly the stems that changed.
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import mido
@@ -16,6 +17,7 @@ import pytest
 from scipy.io import wavfile
 
 from symbolic_v2m.cli import main
+from symbolic_v2m.errors import Cancelled
 from symbolic_v2m.export import find_soundfont, render_audio
 from symbolic_v2m.project import load_project
 
@@ -176,10 +178,6 @@ def test_rendering_does_not_depend_on_how_many_tracks_render_at_once(with_stems,
 def test_a_rendering_told_to_stop_ends_with_cancelled(with_stems, speed_clip) -> None:
     """Rendering beside the score's export: when the run ends for another reason the helper
     stops after the track under way, reporting no further progress."""
-    import threading
-
-    from symbolic_v2m.errors import Cancelled
-
     stop, reports = threading.Event(), []
 
     def progress(done: float, total: float) -> None:
