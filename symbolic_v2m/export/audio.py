@@ -179,8 +179,12 @@ def render_audio(
     finally:
         for synthesizer, _ in synthesizers:
             synthesizer.delete()
+    # From here every step works in place or drops what it no longer needs: a track is about
+    # 21 MB of float64 a minute, and copies of every track at once were most of a long
+    # rendering's memory.
     raw: dict[str, np.ndarray] = {}
-    for instrument, samples in zip(midi.instruments, renders, strict=True):
+    for index, instrument in enumerate(midi.instruments):
+        samples, renders[index] = renders[index], None
         name = instrument.name
         if name in raw:  # two tracks of one name (not ours): one stem
             longer = max(len(raw[name]), len(samples))
@@ -192,15 +196,34 @@ def render_audio(
     # the last bar), and every stem and the mix should cover the whole piece
     length = round((mido.MidiFile(str(midi_path)).length + RELEASE_TAIL) * sample_rate)
     length = max([length, *(len(w) for w in raw.values())])
-    stems = {name: np.pad(np.nan_to_num(w), (0, length - len(w))) for name, w in raw.items()}
-    mix = np.sum(list(stems.values()), axis=0) if stems else np.zeros(length)
-    peak = max([float(np.max(np.abs(w), initial=0.0)) for w in (mix, *stems.values())])
+    stems: dict[str, np.ndarray] = {}
+    for name in list(raw):
+        samples = np.nan_to_num(raw.pop(name), copy=False)
+        stems[name] = (
+            samples if len(samples) == length else np.pad(samples, (0, length - len(samples)))
+        )
+        del samples
+    # the tracks added one after another, in order: the same sums as summing them stacked
+    mix = np.zeros(length)
+    for samples in stems.values():
+        mix += samples
+    peak = max([_peak(w) for w in (mix, *stems.values())])
     gain = 10 ** (PEAK_DBFS / 20) / peak if peak > 0 else 1.0
 
     def pcm(samples: np.ndarray) -> np.ndarray:
         return np.round(samples * gain * 32767).astype(np.int16)
 
-    return Rendering(sample_rate, pcm(mix), {n: pcm(w) for n, w in stems.items()}, gain)
+    mix_pcm = pcm(mix)
+    del mix
+    stem_pcm = {name: pcm(stems.pop(name)) for name in list(stems)}
+    return Rendering(sample_rate, mix_pcm, stem_pcm, gain)
+
+
+def _peak(samples: np.ndarray) -> float:
+    """The largest absolute sample, 0 for none (without an array of absolute values)."""
+    if not samples.size:
+        return 0.0
+    return max(float(samples.max()), -float(samples.min()))
 
 
 def _select_preset(synthesizer: object, sfid: int, instrument: object) -> None:
