@@ -1,9 +1,12 @@
 """Compose speed: a 3-minute 720p clip to MIDI + project file, time split by phase.
 
     python bench/compose_speed.py [--minutes 3] [--device cpu|cuda] [--candidates 2] [--all]
+                                  [--seed 0] [--out DIR]
 
 The clip is ``../shared/videos/testvideo.mp4`` looped by stream copy (as bench/analyze_speed.py
 does) or, without ../shared, a synthetic clip. ``--all`` also writes MusicXML, PNG, WAV and MP4.
+``--out`` keeps the outputs there (to compare two versions' bytes with ``cmp``); by default
+they are thrown away.
 """
 
 from __future__ import annotations
@@ -49,13 +52,17 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--candidates", type=int, default=2)
     parser.add_argument("--all", action="store_true", help="every output, not just MIDI + project")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, help="keep the outputs in this new folder")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         clip = make_clip(args.minutes, Path(tmp))
         outputs = OUTPUTS if args.all else ("midi", "project")
-        config = ComposeConfig(device=args.device, candidates=args.candidates, outputs=outputs)
+        config = ComposeConfig(
+            device=args.device, candidates=args.candidates, outputs=outputs, seed=args.seed
+        )
         started = time.perf_counter()
-        result = compose(clip, Path(tmp) / "out", config)
+        result = compose(clip, args.out or Path(tmp) / "out", config)
         total = time.perf_counter() - started
     duration = result.timeline.duration
     print(
