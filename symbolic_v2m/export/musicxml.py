@@ -784,7 +784,7 @@ def _part(track: Track, plan: _StaffPlan, layout_: _ScoreLayout, first: bool) ->
         part.append(measure)
 
     _make_accidentals(part, layout_)
-    _make_beams(part, layout_)
+    _make_beams(part, layout_, plan.clef)
     if first:
         # Tempo belongs to the whole score; music21 and notation programs read it from the
         # first part, and marks on every part would print on every staff.
@@ -797,25 +797,31 @@ def _part(track: Track, plan: _StaffPlan, layout_: _ScoreLayout, first: bool) ->
     return part
 
 
-def _make_beams(part: stream.Part, layout_: _ScoreLayout) -> None:
-    """music21's beams, bar by bar, each bar given its meter.
+def _make_beams(part: stream.Part, layout_: _ScoreLayout, staff_clef: clef.Clef) -> None:
+    """music21's beams and the stems of beamed notes, bar by bar, each bar given its meter and
+    the staff's clef.
 
-    ``makeBeams`` on a whole part looks every bar's meter up through the part's contexts
-    (``getContextByClass``), which took 60% of building a 3-minute score; each bar's meter is
-    known here, so each bar is beamed on its own with its meter inserted for the call, and
-    the beams are the same (the written files are compared in the tests).
+    ``makeBeams`` looks up each bar's meter, and each beam group's clef (for its stem
+    direction), through the part's contexts (``getContextByClass``, which builds a tree of the
+    whole part at every call): 60% of building a 3-minute score, and growing with the square
+    of the length. Both are known here (one clef a staff), so each bar is beamed on its own
+    with its meter and clef inserted for the call; beams and stems are the same (the written
+    files are compared with music21's own pass in the tests).
     """
     signatures: dict[TimeSignature, meter.TimeSignature] = {}
     for bar, measure in zip(layout_.bars, part.getElementsByClass(stream.Measure), strict=True):
-        if measure.timeSignature is not None:
-            makeNotation.makeBeams(measure, inPlace=True)
-            continue
-        if bar.meter not in signatures:
-            signatures[bar.meter] = meter.TimeSignature(str(bar.meter))
-        signature = signatures[bar.meter]
-        measure.insert(0, signature)
+        lent = []
+        if measure.timeSignature is None:
+            if bar.meter not in signatures:
+                signatures[bar.meter] = meter.TimeSignature(str(bar.meter))
+            lent.append(signatures[bar.meter])
+        if measure.clef is None:
+            lent.append(staff_clef)
+        for element in lent:
+            measure.insert(0, element)
         makeNotation.makeBeams(measure, inPlace=True)
-        measure.remove(signature)
+        for element in lent:
+            measure.remove(element)
 
 
 def _bar_events(events: list[_Event], layout_: _ScoreLayout, fill: bool) -> list[list[_Event]]:

@@ -460,8 +460,9 @@ def test_a_part_without_notes_is_a_staff_of_bar_rests(written, tmp_path: Path) -
 
 
 def _music21_full_pass(arrangement: Arrangement, path: Path) -> bytes:
-    """The file as music21's own complete pass writes it: beams made over each whole part
-    (every bar's meter looked up in context) and ``write`` with its notation pass."""
+    """The file as music21's own complete pass writes it: beams, and the stems of beamed notes,
+    made over each whole part (every bar's meter and clef looked up in context) and ``write``
+    with its notation pass."""
     from music21 import beam, stream
     from music21.stream import makeNotation
 
@@ -469,6 +470,7 @@ def _music21_full_pass(arrangement: Arrangement, path: Path) -> bytes:
     for part in m21.getElementsByClass(stream.Part):
         for n in part.recurse().notes:
             n.beams = beam.Beams()
+            n.stemDirection = "unspecified"  # as they were before our beaming set them
         makeNotation.makeBeams(part, inPlace=True)
     m21.write("musicxml", fp=path)
     return _without_date(path.read_bytes())
@@ -480,8 +482,9 @@ def _without_date(xml: bytes) -> bytes:
 
 @pytest.mark.parametrize("name", KEYS)
 def test_the_quick_path_writes_what_music21s_full_pass_writes(written, name, tmp_path) -> None:
-    """Beaming bar by bar with the meter at hand, and writing without music21's notation pass
-    (which copies the whole score to change nothing), give the same file byte for byte."""
+    """Beaming bar by bar with the meter and clef at hand, and writing without music21's
+    notation pass (which copies the whole score to change nothing), give the same file byte
+    for byte."""
     arrangement, path = written[name]
     assert _without_date(path.read_bytes()) == _music21_full_pass(arrangement, tmp_path / "m.xml")
 
