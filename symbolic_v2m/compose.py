@@ -13,7 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -410,8 +410,9 @@ def _export(
     The MIDI file comes first (everything else is made from the same arrangement, the audio
     from the file). Then the audio (FluidSynth, ffmpeg: native code that runs without Python's
     lock) is rendered in a helper thread while this one writes the score and the picture, so
-    the two cost about the longer of them, not their sum. Its progress is reported once the
-    export's is done (a display shows one phase at a time). If anything fails or stops the run
+    the two cost about the longer of them, not their sum. Its progress is passed on by this
+    thread once the export's is done (a display shows one phase at a time and is drawn from
+    one thread: :class:`_HeldProgress`). If anything fails or stops the run
     here, the helper is told to stop and is waited for before the error goes on, so that no
     file is written into the output set after it is thrown away.
     """
@@ -456,8 +457,10 @@ def _export(
                     warnings.append(f"no timeline picture: {video} not found")
                 exported(files, files)
             timings["export"] = time.perf_counter() - started
-            rendered.release()
             if job is not None:
+                while not wait([job], timeout=_RELAY_INTERVAL).done:
+                    rendered.forward()
+                rendered.forward()
                 rendered_kinds, timings["render"] = job.result()
                 written |= rendered_kinds
             else:
@@ -469,30 +472,37 @@ def _export(
     return written
 
 
+#: How often (seconds) the main thread passes the helper's render progress on.
+_RELAY_INTERVAL = 0.1
+
+
 class _HeldProgress:
-    """A phase's progress callback that holds its reports until :meth:`release`, then passes
-    the last held one and every later one on; safe to call from another thread."""
+    """Progress reported in a helper thread, passed on in the main thread.
+
+    The helper's calls only keep the latest report; :meth:`forward`, called by the thread
+    that owns the display, passes it on if it is new. A display is never drawn from two
+    threads (a terminal's bar has a lock that an interrupt in the main thread can leave
+    held, and a helper waiting on it would never finish), and the render's bar waits until
+    the export's is done.
+    """
 
     def __init__(self, callback: Callable[[float, float], None] | None) -> None:
         self._callback = callback
         self._lock = threading.Lock()
-        self._held: tuple[float, float] | None = None
-        self._released = False
+        self._latest: tuple[float, float] | None = None
+        self._shown: tuple[float, float] | None = None
 
     def __call__(self, done: float, total: float) -> None:
-        if self._callback is None:
-            return
         with self._lock:
-            if self._released:
-                self._callback(done, total)
-            else:
-                self._held = (done, total)
+            self._latest = (done, total)
 
-    def release(self) -> None:
+    def forward(self) -> None:
+        """Pass the latest report on, if there is a new one (in the display's thread)."""
         with self._lock:
-            self._released = True
-            if self._held is not None and self._callback is not None:
-                self._callback(*self._held)
+            latest = self._latest
+        if latest is not None and latest != self._shown and self._callback is not None:
+            self._shown = latest
+            self._callback(*latest)
 
 
 def _request(

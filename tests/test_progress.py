@@ -247,17 +247,24 @@ def test_ctrl_c_in_any_phase_ends_cleanly(phase: str, varied_clip, tmp_path) -> 
     assert not out.exists() or not any(out.rglob("*"))
 
 
-def test_render_progress_beside_the_export_is_held_until_the_export_is_done() -> None:
-    """The audio renders in a helper thread while the score is written; a display shows one
-    phase at a time, so the render's reports wait, and the latest of them is passed on first."""
+def test_render_progress_beside_the_export_is_passed_on_by_the_displays_thread() -> None:
+    """The audio renders in a helper thread while the score is written: its reports are only
+    kept, and the main thread passes the latest new one on when the export is done (a display
+    drawn from two threads could wait forever on a lock an interrupt left held)."""
+    import threading
+
     from symbolic_v2m.compose import _HeldProgress
 
-    seen: list[tuple[float, float]] = []
-    held = _HeldProgress(lambda done, total: seen.append((done, total)))
-    held(0.0, 10.0)
-    held(4.0, 10.0)
+    seen: list[tuple[float, float, str]] = []
+    held = _HeldProgress(lambda d, t: seen.append((d, t, threading.current_thread().name)))
+    helper = threading.Thread(target=lambda: (held(0.0, 10.0), held(4.0, 10.0)), name="helper")
+    helper.start()
+    helper.join()
     assert seen == []
-    held.release()
+    held.forward()
+    held.forward()  # nothing new: nothing passed on
     held(10.0, 10.0)
-    assert seen == [(4.0, 10.0), (10.0, 10.0)]
-    _HeldProgress(None)(1.0, 2.0)  # no display: nothing to call
+    held.forward()
+    main = threading.current_thread().name
+    assert seen == [(4.0, 10.0, main), (10.0, 10.0, main)]
+    _HeldProgress(None).forward()  # no display: nothing to call
