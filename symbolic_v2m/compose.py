@@ -412,9 +412,9 @@ def _export(
     lock) is rendered in a helper thread while this one writes the score and the picture, so
     the two cost about the longer of them, not their sum. Its progress is passed on by this
     thread once the export's is done (a display shows one phase at a time and is drawn from
-    one thread: :class:`_HeldProgress`). If anything fails or stops the run
-    here, the helper is told to stop and is waited for before the error goes on, so that no
-    file is written into the output set after it is thrown away.
+    one thread: :class:`_RelayedProgress`). If anything fails or stops the run here, the
+    helper is told to stop and is waited for before the error goes on, so that no file is
+    written into the output set after it is thrown away.
     """
     started = time.perf_counter()
     kinds = set(outputs.kinds)
@@ -434,7 +434,7 @@ def _export(
         exported(len(written), files)
     render = {"wav", "mp4"} & kinds or any(k.endswith(".wav") for k in kinds)
     stop = threading.Event()
-    rendered = _HeldProgress(for_phase(progress, "render"))
+    rendered = _RelayedProgress(for_phase(progress, "render"))
     render_warnings: list[str] = []
     with ThreadPoolExecutor(1, thread_name_prefix="v2m-render") as pool:
         job = (
@@ -476,7 +476,7 @@ def _export(
 _RELAY_INTERVAL = 0.1
 
 
-class _HeldProgress:
+class _RelayedProgress:
     """Progress reported in a helper thread, passed on in the main thread.
 
     The helper's calls only keep the latest report; :meth:`forward`, called by the thread

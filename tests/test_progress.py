@@ -253,10 +253,10 @@ def test_render_progress_beside_the_export_is_passed_on_by_the_displays_thread()
     drawn from two threads could wait forever on a lock an interrupt left held)."""
     import threading
 
-    from symbolic_v2m.compose import _HeldProgress
+    from symbolic_v2m.compose import _RelayedProgress
 
     seen: list[tuple[float, float, str]] = []
-    held = _HeldProgress(lambda d, t: seen.append((d, t, threading.current_thread().name)))
+    held = _RelayedProgress(lambda d, t: seen.append((d, t, threading.current_thread().name)))
     helper = threading.Thread(target=lambda: (held(0.0, 10.0), held(4.0, 10.0)), name="helper")
     helper.start()
     helper.join()
@@ -267,4 +267,4 @@ def test_render_progress_beside_the_export_is_passed_on_by_the_displays_thread()
     held.forward()
     main = threading.current_thread().name
     assert seen == [(4.0, 10.0, main), (10.0, 10.0, main)]
-    _HeldProgress(None).forward()  # no display: nothing to call
+    _RelayedProgress(None).forward()  # no display: nothing to call

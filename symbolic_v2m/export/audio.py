@@ -149,9 +149,9 @@ def render_audio(
     total = seconds * len(midi.instruments)
     if progress is not None:
         progress(0.0, total)
-    # Every synthesizer is made, and its presets chosen, before any track renders: that is
-    # when FluidSynth loads the samples, and what it prints then goes to the log, not the
-    # terminal (the descriptor can be redirected only while no other thread writes to it).
+    # Every synthesizer is made, and its preset chosen, here before any track renders: that is
+    # when FluidSynth loads samples and prints, and catching what it prints redirects the
+    # process's descriptor 2, which the rendering threads must not do at the same time.
     synthesizers = []
     try:
         for instrument in midi.instruments:
@@ -202,7 +202,6 @@ def render_audio(
         stems[name] = (
             samples if len(samples) == length else np.pad(samples, (0, length - len(samples)))
         )
-        del samples
     # the tracks added one after another, in order: the same sums as summing them stacked
     mix = np.zeros(length)
     for samples in stems.values():
