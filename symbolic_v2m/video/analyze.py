@@ -141,7 +141,8 @@ def analyze_video(
             gray = cv2.cvtColor(frame.image, cv2.COLOR_BGR2GRAY)  # (H, W)
             thumb = cv2.resize(frame.image, thumb_size, interpolation=cv2.INTER_AREA)
             times.append(frame.time)
-            colour.update(thumb, float(gray.mean()) / 255.0)
+            # the exact integer sum over the count: numpy's mean, bit for bit, at a tenth the cost
+            colour.update(thumb, cv2.sumElems(gray)[0] / gray.size / 255.0)
             looks.update(frame.index, frame.time, thumb)
             cuts.update(frame, thumb)
             if frame.time - last_motion >= min_step:

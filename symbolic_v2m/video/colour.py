@@ -23,37 +23,65 @@ import numpy as np
 
 from symbolic_v2m.video.features import Cut, Shot
 
+BATCH_FRAMES = 256  # thumbnails measured together: per-call overhead dominates at this size
 
-def frame_colour(thumb: np.ndarray) -> tuple[float, float, float]:
-    """(saturation, colourfulness, warmth) of a (h, w, 3) uint8 BGR image."""
-    saturation = float(cv2.cvtColor(thumb, cv2.COLOR_BGR2HSV)[..., 1].mean()) / 255.0
-    bgr = thumb.astype(np.float32)
+
+def colour_statistics(thumbs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(saturation, colourfulness, warmth), each (N,), of (N, h, w, 3) uint8 BGR thumbnails.
+
+    Measured a batch at a time: on a few thousand pixels, numpy's and OpenCV's per-call overhead
+    costs more than the arithmetic. Each frame's figures are those of the frame alone (the
+    reductions run along each frame's own pixels, in the same order).
+    """
+    n, h, w, _ = thumbs.shape
+    hsv = cv2.cvtColor(thumbs.reshape(n * h, w, 3), cv2.COLOR_BGR2HSV)  # (N*h, w, 3)
+    saturation = hsv.reshape(n, h * w, 3)[..., 1].mean(axis=1) / 255.0  # (N,)
+    bgr = thumbs.reshape(n, h * w, 3).astype(np.float32)  # (N, h*w, 3)
     blue, green, red = bgr[..., 0], bgr[..., 1], bgr[..., 2]
     rg = red - green
     yb = 0.5 * (red + green) - blue
-    colourfulness = (
-        float(np.hypot(rg.std(), yb.std())) + 0.3 * float(np.hypot(rg.mean(), yb.mean()))
-    ) / 255.0
-    warmth = float((red - blue).mean()) / 255.0
+    spread = np.hypot(rg.std(axis=1), yb.std(axis=1)).astype(np.float64)
+    offset = np.hypot(rg.mean(axis=1), yb.mean(axis=1)).astype(np.float64)
+    colourfulness = (spread + 0.3 * offset) / 255.0
+    warmth = (red - blue).mean(axis=1).astype(np.float64) / 255.0
     return saturation, colourfulness, warmth
 
 
 class ColourTracker:
-    """Per-frame brightness and colour, kept as compact arrays (a few bytes per frame)."""
+    """Per-frame brightness and colour, kept as compact arrays (a few bytes per frame).
+
+    Thumbnails wait in a buffer of ``BATCH_FRAMES`` and are measured together; the statistics
+    of every frame fed so far are complete once :meth:`flush` (or :meth:`shots`) has run.
+    """
 
     def __init__(self) -> None:
         self.brightness = array("d")
         self.saturation = array("d")
         self.colourfulness = array("d")
         self.warmth = array("d")
+        self._pending: np.ndarray | None = None  # (BATCH_FRAMES, h, w, 3) uint8
+        self._count = 0
 
     def update(self, thumb: np.ndarray, brightness: float) -> None:
         """Add one frame: its thumbnail and its mean luma (0..1)."""
-        saturation, colourfulness, warmth = frame_colour(thumb)
+        if self._pending is None or self._pending.shape[1:] != thumb.shape:
+            self.flush()
+            self._pending = np.empty((BATCH_FRAMES, *thumb.shape), np.uint8)
+        self._pending[self._count] = thumb
+        self._count += 1
         self.brightness.append(brightness)
-        self.saturation.append(saturation)
-        self.colourfulness.append(colourfulness)
-        self.warmth.append(warmth)
+        if self._count == BATCH_FRAMES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Measure the thumbnails still waiting."""
+        if self._pending is None or self._count == 0:
+            return
+        saturation, colourfulness, warmth = colour_statistics(self._pending[: self._count])
+        self.saturation.extend(saturation.tolist())
+        self.colourfulness.extend(colourfulness.tolist())
+        self.warmth.extend(warmth.tolist())
+        self._count = 0
 
     def shots(
         self,
@@ -68,6 +96,7 @@ class ColourTracker:
         ``sample_frames`` (N,) and ``speed`` (N,) are the motion samples; a shot's mean speed is
         over the samples inside it.
         """
+        self.flush()
         count = len(self.brightness)
         bounds = [0, *[c.frame for c in cuts if 0 < c.frame < count], count]
         series = [np.frombuffer(a, dtype=np.float64) for a in

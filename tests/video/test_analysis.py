@@ -95,6 +95,50 @@ def test_shot_colour_statistics_follow_the_picture(clips_dir):
         assert -1 <= shot.warmth <= 1 and shot.colourfulness >= 0
 
 
+def test_colour_statistics_of_a_batch_are_each_frames_own():
+    # Thumbnails are measured a batch at a time; each frame's figures must not depend on its
+    # batch-mates, and must match the definitions (computed here in float64, independently).
+    from symbolic_v2m.video.colour import colour_statistics
+
+    rng = np.random.default_rng(5)
+    thumbs = rng.integers(0, 256, (7, 9, 16, 3), dtype=np.uint8)
+    thumbs[3] = (0, 0, 255)  # pure red (BGR): saturated, warm, colourful
+    thumbs[4] = 128  # grey: no saturation, no colour, neutral
+    together = colour_statistics(thumbs)
+    alone = [colour_statistics(thumbs[i : i + 1]) for i in range(len(thumbs))]
+    for k in range(3):
+        assert together[k].tolist() == [float(a[k][0]) for a in alone]
+    saturation, colourfulness, warmth = together
+    b, g, r = (thumbs[..., c].astype(np.float64) for c in range(3))
+    rg, yb = r - g, 0.5 * (r + g) - b
+    expected = (
+        np.hypot(rg.std(axis=(1, 2)), yb.std(axis=(1, 2)))
+        + 0.3 * np.hypot(rg.mean(axis=(1, 2)), yb.mean(axis=(1, 2)))
+    ) / 255
+    np.testing.assert_allclose(colourfulness, expected, rtol=1e-5)
+    np.testing.assert_allclose(warmth, (r - b).mean(axis=(1, 2)) / 255, atol=1e-6)
+    assert saturation[3] == 1.0 and warmth[3] == 1.0 and saturation[4] == 0.0
+    assert warmth[4] == 0.0 and colourfulness[4] == 0.0
+
+
+def test_colour_tracker_measures_every_frame_whatever_the_batch_size():
+    from symbolic_v2m.video.colour import BATCH_FRAMES, ColourTracker, colour_statistics
+
+    rng = np.random.default_rng(6)
+    count = BATCH_FRAMES + 3  # one full batch and a partial one, flushed on demand
+    thumbs = rng.integers(0, 256, (count, 9, 16, 3), dtype=np.uint8)
+    tracker = ColourTracker()
+    for i, thumb in enumerate(thumbs):
+        tracker.update(thumb, i / count)
+    assert len(tracker.saturation) == BATCH_FRAMES  # the partial batch still waits
+    tracker.flush()
+    expected = colour_statistics(thumbs)
+    assert list(tracker.saturation) == expected[0].tolist()
+    assert list(tracker.colourfulness) == expected[1].tolist()
+    assert list(tracker.warmth) == expected[2].tolist()
+    assert list(tracker.brightness) == [i / count for i in range(count)]
+
+
 def test_warmth_separates_red_and_blue_shots(clips_dir):
     # Pick the seeds whose textures are nearest red and nearest blue in hue, then compare them.
     import cv2
@@ -217,3 +261,22 @@ def test_fade_through_black_is_reported_as_fade(clips_dir):
     assert len(fades) == 1 and abs(fades[0].time - 2.0) <= 0.2
     assert fades[0].strength > 0.1
     assert len(features.shots) == 2
+
+
+def test_directogram_splits_each_vector_between_its_two_nearest_directions():
+    from symbolic_v2m.video.motion import MotionTracker
+
+    tracker = MotionTracker((32, 32), bins=8)
+    rng = np.random.default_rng(7)
+    angle = rng.uniform(0, 2 * np.pi, 500).astype(np.float32)
+    angle[:3] = (0.0, np.float32(2 * np.pi), np.float32(np.pi / 4))  # the edges and a bin centre
+    magnitude = rng.uniform(0, 3, 500).astype(np.float32)
+    expected = np.zeros(8)
+    for m, a in zip(magnitude.astype(np.float64), angle.astype(np.float64), strict=True):
+        position = a * 8 / (2 * np.pi)
+        lower = int(np.floor(position))
+        expected[lower % 8] += m * (1 - (position - lower))
+        expected[(lower + 1) % 8] += m * (position - lower)
+    directogram = tracker._bin(magnitude.copy(), angle.copy())
+    np.testing.assert_allclose(directogram, expected, rtol=1e-5)
+    assert directogram.sum() == pytest.approx(float(magnitude.astype(np.float64).sum()), rel=1e-5)
