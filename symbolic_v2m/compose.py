@@ -615,7 +615,9 @@ def _render(
     started = time.perf_counter()
     kinds = set(outputs.kinds)
     written: set[str] = set()
-    with tempfile.TemporaryDirectory() as tmp:
+    # scratch files beside the outputs, on the disk that takes them (the system's temporary
+    # folder can be memory, and a long piece's tracks are hundreds of MB)
+    with tempfile.TemporaryDirectory(dir=outputs.staging) as tmp:
         midi = outputs.path("midi") if "midi" in kinds else Path(tmp) / "music.mid"
         if "midi" not in kinds:
             write_midi(arrangement, midi)
@@ -625,21 +627,23 @@ def _render(
                 Path(config.soundfont) if config.soundfont else None,
                 progress=progress,
                 stop=stop,
+                scratch=Path(tmp),
             )
         except MissingPartError as exc:
             warnings.append(f"no audio: {exc}")
             log.warning("no audio: %s", exc)
             return written, time.perf_counter() - started
-        wav = outputs.path("wav") if "wav" in kinds else Path(tmp) / "music.wav"
-        if "wav" in kinds or "mp4" in kinds:
-            write_wav(wav, rendering.sample_rate, rendering.mix)
-        if "wav" in kinds:
-            written.add("wav")
-        for track in arrangement.tracks:
-            kind = f"{STEM}{track.role}.wav"
-            if kind in kinds:
-                write_wav(outputs.path(kind), rendering.sample_rate, rendering.stem(track.name))
-                written.add(kind)
+        with rendering:
+            wav = outputs.path("wav") if "wav" in kinds else Path(tmp) / "music.wav"
+            if "wav" in kinds or "mp4" in kinds:
+                write_wav(wav, rendering)
+            if "wav" in kinds:
+                written.add("wav")
+            for track in arrangement.tracks:
+                kind = f"{STEM}{track.role}.wav"
+                if kind in kinds:
+                    write_wav(outputs.path(kind), rendering, track.name)
+                    written.add(kind)
         if "mp4" in kinds and not video.is_file():
             warnings.append(f"no video: {video} not found")
         elif "mp4" in kinds:

@@ -18,28 +18,32 @@ same soundfont, sample rate, length (from 0 s to the mix's end) and gain as the 
 they line up on a DAW's timeline and add up to the mix (to within one least significant bit per
 stem, the rounding to 16 bits).
 
-    >>> rendering = render_audio(Path("clip.mid"))     # doctest: +SKIP
-    >>> write_wav(Path("clip.melody.wav"), rendering.sample_rate, rendering.stem("Melody"))
+    >>> with render_audio(Path("clip.mid")) as rendering:     # doctest: +SKIP
+    ...     write_wav(Path("clip.wav"), rendering)
+    ...     write_wav(Path("clip.melody.wav"), rendering, "Melody")
+
+Memory stays flat in the piece's length: each track is synthesised into a temporary file a
+block at a time, and the mix and the stems are summed, scaled and written a block at a time
+(the gain needs the whole piece's peak first, so the tracks are read twice from disk).
 """
 
 from __future__ import annotations
 
 import importlib.resources
-import io
 import logging
 import os
+import tempfile
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+import wave
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import mido
 import numpy as np
-from scipy.io import wavfile
 
 from symbolic_v2m.errors import Cancelled, ConfigError, MissingPartError
-from symbolic_v2m.export.files import atomic_output
+from symbolic_v2m.export.files import WRITE_ERRNOS, atomic_output, output_error
 from symbolic_v2m.quiet_import import native_stderr, quiet_import
 
 log = logging.getLogger(__name__)
@@ -106,19 +110,57 @@ def find_soundfont(explicit: Path | None = None) -> Path:
     raise MissingPartError(f"no General MIDI soundfont found; {_INSTALL_SOUNDFONT}")
 
 
-@dataclass(frozen=True)
+#: Samples synthesised, mixed and written at a time (about 6 s at 44.1 kHz): memory for the
+#: audio stays the same however long the piece is.
+BLOCK_SAMPLES = 1 << 18
+
+
 class Rendering:
     """A MIDI file as 16-bit audio: the mix and one stem per track (by track name), all of one
-    length and scaled by one ``gain`` (so the stems add up to the mix)."""
+    ``length`` and scaled by one ``gain`` (so that the stems add up to the mix).
 
-    sample_rate: int
-    mix: np.ndarray  # (S,) int16
-    stems: dict[str, np.ndarray]  # track name -> (S,) int16
-    gain: float
+    The audio stays on disk (each track's raw synthesis in a temporary folder) until written:
+    :func:`write_wav` makes a WAV of the mix or of a stem a block at a time, so a rendering's
+    memory does not grow with the piece's length. :meth:`read` loads one whole (short pieces,
+    tests). Use as a context manager, or :meth:`close`, to remove the temporary folder (it is
+    also removed when the object is collected).
+    """
 
-    def stem(self, name: str) -> np.ndarray:
-        """The stem of track ``name``; silence for a track that has no notes."""
-        return self.stems.get(name, np.zeros_like(self.mix))
+    def __init__(
+        self,
+        sample_rate: int,
+        length: int,
+        gain: float,
+        tracks: dict[str, list[tuple[Path, int]]],
+        folder: tempfile.TemporaryDirectory,
+    ) -> None:
+        self.sample_rate = sample_rate
+        self.length = length  # samples
+        self.gain = gain
+        self.names = tuple(tracks)  # stem names, in the order of the MIDI file's tracks
+        self._tracks = tracks  # stem name -> its tracks' (raw int16 file, samples in it)
+        self._folder = folder
+
+    def __enter__(self) -> Rendering:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Remove the temporary files."""
+        self._folder.cleanup()
+
+    def blocks(self, stem: str | None = None) -> Iterator[np.ndarray]:
+        """The mix (or stem ``stem``; silence for a track that has no notes) as 16-bit PCM,
+        ``BLOCK_SAMPLES`` at a time, (n,) int16 each."""
+        names = self.names if stem is None else (stem,) if stem in self._tracks else ()
+        for mix in _mixed_blocks(self._tracks, names, self.length):
+            yield _pcm(mix, self.gain)
+
+    def read(self, stem: str | None = None) -> np.ndarray:
+        """The whole mix (or stem ``stem``), (S,) int16."""
+        return np.concatenate([*self.blocks(stem), np.zeros(0, np.int16)])
 
 
 def render_audio(
@@ -128,19 +170,22 @@ def render_audio(
     progress: Callable[[float, float], None] | None = None,
     stop: threading.Event | None = None,
     workers: int = RENDER_WORKERS,
+    scratch: Path | None = None,
 ) -> Rendering:
     """Render ``midi_path``: every track on its own, and the mix as their sum (module doc).
 
     The gain puts the loudest of the mix and the stems at about -1 dBFS (a stem can peak above
     the mix where other tracks cancel it, and must not clip); silence stays silence.
-    ``progress(done, total)`` counts seconds of audio synthesised, every track counted (one
-    report a track: FluidSynth renders a track in one call), and is called in the caller's
-    thread. Tracks are synthesised ``workers`` at a time (FluidSynth runs without Python's
-    lock); the result does not depend on how many. A set ``stop`` ends the rendering with
-    :class:`~symbolic_v2m.errors.Cancelled` once the tracks under way are done.
+    ``progress(done, total)`` counts seconds of audio synthesised, every track counted, and is
+    called in the caller's thread. Tracks are synthesised ``workers`` at a time (FluidSynth runs
+    without Python's lock); the result does not depend on how many. A set ``stop`` ends the
+    rendering with :class:`~symbolic_v2m.errors.Cancelled` within a block. The tracks wait
+    on disk, in a temporary folder in ``scratch`` (the system's temporary folder if None, which
+    may be memory: pass a folder on the disk that takes the outputs).
 
     Raises:
         MissingPartError: the FluidSynth library or a soundfont is missing.
+        OutputError: the scratch folder cannot be written (full disk, no permission).
         Cancelled: ``stop`` was set.
     """
     path = find_soundfont(soundfont)
@@ -149,6 +194,11 @@ def render_audio(
     total = seconds * len(midi.instruments)
     if progress is not None:
         progress(0.0, total)
+    halt = threading.Event()  # ours: an error or a stop ends the tracks under way
+    try:
+        folder = tempfile.TemporaryDirectory(prefix=".v2m-render-", dir=scratch)
+    except OSError as exc:
+        raise output_error(Path(scratch or tempfile.gettempdir()), exc) from None
     # Every synthesizer is made, and its preset chosen, here before any track renders: that is
     # when FluidSynth loads samples and prints, and catching what it prints redirects the
     # process's descriptor 2, which the rendering threads must not do at the same time.
@@ -157,65 +207,154 @@ def render_audio(
         for instrument in midi.instruments:
             synthesizers.append(_synthesizer(path, sample_rate))
             _select_preset(*synthesizers[-1], instrument)
-        renders: list[np.ndarray | None] = [None] * len(midi.instruments)
+        done = [0.0] * len(midi.instruments)  # seconds synthesised, per track
+        files = [Path(folder.name) / f"track{i}.s16" for i in range(len(midi.instruments))]
         with ThreadPoolExecutor(max(1, workers), thread_name_prefix="v2m-fluidsynth") as pool:
-            jobs = {
-                pool.submit(instrument.fluidsynth, synthesizer=synthesizer, sfid=sfid): index
-                for index, (instrument, (synthesizer, sfid)) in enumerate(
+            jobs = [
+                pool.submit(_synthesize, instrument, *synth, files[i], done, i, seconds, halt)
+                for i, (instrument, synth) in enumerate(
                     zip(midi.instruments, synthesizers, strict=True)
                 )
-            }
+            ]
             try:
-                for done, job in enumerate(as_completed(jobs), 1):
-                    renders[jobs[job]] = job.result()
-                    if progress is not None:
-                        progress(seconds * done, total)
+                pending, reported = set(jobs), 0.0
+                while pending:
+                    finished, pending = wait(pending, _REPORT_INTERVAL, FIRST_COMPLETED)
+                    for job in finished:
+                        job.result()  # a track's error is the rendering's
                     if stop is not None and stop.is_set():
                         raise Cancelled("rendering stopped")
+                    if progress is not None and sum(done) > reported:
+                        reported = sum(done)
+                        progress(reported, total)
             except BaseException:
+                halt.set()  # the tracks under way end at their next block
                 for job in jobs:  # the tracks not started are not started
                     job.cancel()
                 raise
+        lengths = [job.result() for job in jobs]
+        tracks: dict[str, list[tuple[Path, int]]] = {}
+        for instrument, file, length in zip(midi.instruments, files, lengths, strict=True):
+            tracks.setdefault(instrument.name, []).append((file, length))  # one stem a name
+        # pretty_midi stops one second after a track's last note; the file may end later (rests
+        # in the last bar), and every stem and the mix should cover the whole piece
+        length = round((mido.MidiFile(str(midi_path)).length + RELEASE_TAIL) * sample_rate)
+        length = max([length, *lengths])
+        peak = 0.0
+        for name in tracks:  # a stem can peak above the mix where other tracks cancel it
+            for block in _mixed_blocks(tracks, (name,), length):
+                peak = max(peak, _peak(block))
+        for block in _mixed_blocks(tracks, tuple(tracks), length):
+            peak = max(peak, _peak(block))
+        gain = 10 ** (PEAK_DBFS / 20) / peak if peak > 0 else 1.0
+        return Rendering(sample_rate, length, gain, tracks, folder)
+    except OSError as exc:
+        folder.cleanup()
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        raise output_error(Path(folder.name), exc) from None
+    except BaseException:
+        folder.cleanup()
+        raise
     finally:
         for synthesizer, _ in synthesizers:
             synthesizer.delete()
-    # From here every step works in place or drops what it no longer needs: a track is about
-    # 21 MB of float64 a minute, and copies of every track at once were most of a long
-    # rendering's memory.
-    raw: dict[str, np.ndarray] = {}
-    for index, instrument in enumerate(midi.instruments):
-        samples, renders[index] = renders[index], None
-        name = instrument.name
-        if name in raw:  # two tracks of one name (not ours): one stem
-            longer = max(len(raw[name]), len(samples))
-            raw[name] = np.pad(raw[name], (0, longer - len(raw[name])))
-            raw[name][: len(samples)] += samples
-        else:
-            raw[name] = samples
-    # pretty_midi stops one second after a track's last note; the file may end later (rests in
-    # the last bar), and every stem and the mix should cover the whole piece
-    length = round((mido.MidiFile(str(midi_path)).length + RELEASE_TAIL) * sample_rate)
-    length = max([length, *(len(w) for w in raw.values())])
-    stems: dict[str, np.ndarray] = {}
-    for name in list(raw):
-        samples = np.nan_to_num(raw.pop(name), copy=False)
-        stems[name] = (
-            samples if len(samples) == length else np.pad(samples, (0, length - len(samples)))
-        )
-    # the tracks added one after another, in order: the same sums as summing them stacked
-    mix = np.zeros(length)
-    for samples in stems.values():
-        mix += samples
-    peak = max([_peak(w) for w in (mix, *stems.values())])
-    gain = 10 ** (PEAK_DBFS / 20) / peak if peak > 0 else 1.0
 
-    def pcm(samples: np.ndarray) -> np.ndarray:
-        return np.round(samples * gain * 32767).astype(np.int16)
 
-    mix_pcm = pcm(mix)
-    del mix
-    stem_pcm = {name: pcm(stems.pop(name)) for name in list(stems)}
-    return Rendering(sample_rate, mix_pcm, stem_pcm, gain)
+#: Seconds between progress reports (and checks for a stop) while tracks are synthesised.
+_REPORT_INTERVAL = 0.1
+
+
+def _synthesize(
+    instrument: object,
+    synthesizer: object,
+    sfid: int,
+    out: Path,
+    done: list[float],
+    slot: int,
+    seconds: float,
+    halt: threading.Event,
+) -> int:
+    """Synthesise one track into ``out`` (raw 16-bit mono) a block at a time; returns its
+    length in samples. ``done[slot]`` follows the seconds synthesised.
+
+    pretty_midi's ``Instrument.fluidsynth`` does the same but returns the whole track as one
+    float64 array (21 MB a minute): this is its algorithm (the same events in the same order,
+    the same sample positions, the left channel of FluidSynth's 16-bit output, one second after
+    the last event) with the samples written to disk as they come. FluidSynth renders in
+    blocks of its own, so asking for a span in several calls gives the same samples.
+    """
+    rate = float(synthesizer.get_setting("synth.sample-rate"))
+    notes = instrument.notes
+    if not notes:
+        out.write_bytes(b"")
+        done[slot] = seconds
+        return 0
+    channel = 9 if instrument.is_drum else 0  # the preset was chosen by _select_preset
+    events: list[list] = []
+    for note in notes:
+        events.append([note.start, "note on", note.pitch, note.velocity])
+        events.append([note.end, "note off", note.pitch])
+    for bend in instrument.pitch_bends:
+        events.append([bend.time, "pitch bend", bend.pitch])
+    for change in instrument.control_changes:
+        events.append([change.time, "control change", change.number, change.value])
+    events.sort(key=lambda e: (e[0], e[1] != "note off"))
+    current = events[0][0]
+    for event, following in zip(events[:-1], events[1:], strict=True):  # times -> gaps
+        event[0] = following[0] - event[0]
+    events[-1][0] = 1.0
+    length = int(np.ceil(rate * (current + np.sum([e[0] for e in events]))))
+    position = 0  # samples written
+    with open(out, "wb") as file:
+        file.write(bytes(2 * min(length, int(rate * current))))  # silence before the first event
+        position = min(length, int(rate * current))
+        for event in events:
+            if event[1] == "note on":
+                synthesizer.noteon(channel, event[2], event[3])
+            elif event[1] == "note off":
+                synthesizer.noteoff(channel, event[2])
+            elif event[1] == "pitch bend":
+                synthesizer.pitch_bend(channel, event[2])
+            else:
+                synthesizer.cc(channel, event[2], event[3])
+            count = int(rate * (current + event[0])) - int(rate * current)
+            while count > 0:
+                if halt.is_set():
+                    return position
+                step = min(count, BLOCK_SAMPLES)
+                samples = synthesizer.get_samples(step)[::2]  # (step,) int16, the left channel
+                keep = max(0, min(step, length - position))
+                file.write(samples[:keep].astype("<i2").tobytes())
+                position += keep
+                count -= step
+            current += event[0]
+            done[slot] = min(current, seconds)
+        file.write(bytes(2 * (length - position)))
+    done[slot] = seconds
+    return length
+
+
+def _mixed_blocks(
+    tracks: dict[str, list[tuple[Path, int]]], names: tuple[str, ...], length: int
+) -> Iterator[np.ndarray]:
+    """The sum of the tracks of stems ``names``, (n,) float64, ``BLOCK_SAMPLES`` at a time,
+    silence past a track's end, ``length`` samples in all. The tracks hold integers, so the
+    sums are exact whatever their order."""
+    for start in range(0, length, BLOCK_SAMPLES):
+        count = min(BLOCK_SAMPLES, length - start)
+        mix = np.zeros(count)
+        for name in names:
+            for file, samples in tracks[name]:
+                if start < samples:
+                    part = np.fromfile(file, "<i2", min(count, samples - start), offset=2 * start)
+                    mix[: len(part)] += part
+        yield mix
+
+
+def _pcm(samples: np.ndarray, gain: float) -> np.ndarray:
+    """Float samples at ``gain`` as 16-bit PCM."""
+    return np.round(samples * gain * 32767).astype(np.int16)
 
 
 def _peak(samples: np.ndarray) -> float:
@@ -226,7 +365,7 @@ def _peak(samples: np.ndarray) -> float:
 
 
 def _select_preset(synthesizer: object, sfid: int, instrument: object) -> None:
-    """Choose ``instrument``'s preset as pretty_midi's renderer will (drums on channel 9, bank
+    """Choose ``instrument``'s preset as pretty_midi's renderer would (drums on channel 9, bank
     128, preset 0 if the program is missing; others channel 0, bank 0), so that FluidSynth
     loads its samples now, with its messages caught (:func:`render_audio`)."""
     with native_stderr(log):
@@ -237,18 +376,16 @@ def _select_preset(synthesizer: object, sfid: int, instrument: object) -> None:
             synthesizer.program_select(0, sfid, 0, instrument.program)
 
 
-def wav_bytes(sample_rate: int, samples: np.ndarray) -> bytes:
-    """A 16-bit mono WAV file's bytes."""
-    buffer = io.BytesIO()
-    wavfile.write(buffer, sample_rate, samples)
-    return buffer.getvalue()
-
-
-def write_wav(path: Path, sample_rate: int, samples: np.ndarray) -> None:
-    """Write ``samples`` as a WAV at ``path`` (atomically)."""
-    data = wav_bytes(sample_rate, samples)
-    with atomic_output(Path(path)) as tmp:
-        tmp.write_bytes(data)
+def write_wav(path: Path, rendering: Rendering, stem: str | None = None) -> None:
+    """Write the mix (or stem ``stem``) of ``rendering`` as a 16-bit mono WAV at ``path``,
+    atomically and a block at a time."""
+    with atomic_output(Path(path)) as tmp, wave.open(str(tmp), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rendering.sample_rate)
+        out.setnframes(rendering.length)  # the header is right from the start: no seek back
+        for block in rendering.blocks(stem):
+            out.writeframesraw(block.astype("<i2").tobytes())
 
 
 def render_wav(
@@ -265,8 +402,8 @@ def render_wav(
     Raises:
         MissingPartError: the FluidSynth library or a soundfont is missing.
     """
-    rendering = render_audio(midi_path, soundfont, sample_rate)
-    write_wav(Path(wav_path), sample_rate, rendering.mix)
+    with render_audio(midi_path, soundfont, sample_rate) as rendering:
+        write_wav(Path(wav_path), rendering)
     return Path(wav_path)
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from symbolic_v2m.errors import InputError, OutputError, OutputExistsError
 
 #: OS errors that mean "this output cannot be written here", as opposed to a bug
-_WRITE_ERRNOS = {
+WRITE_ERRNOS = {
     errno.EACCES,
     errno.EPERM,
     errno.EROFS,
@@ -83,16 +83,16 @@ def atomic_output(path: Path) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = _create_temporary(path)
     except OSError as exc:
-        raise _output_error(path, exc) from None
+        raise output_error(path, exc) from None
     try:
         yield tmp
         if path.exists():  # --force: the file the user had keeps its permissions
             os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
         os.replace(tmp, path)
     except OSError as exc:
-        if exc.errno not in _WRITE_ERRNOS:
+        if exc.errno not in WRITE_ERRNOS:
             raise
-        raise _output_error(path, exc) from None
+        raise output_error(path, exc) from None
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -117,7 +117,8 @@ def _create_temporary(path: Path) -> Path:
     raise FileExistsError(errno.EEXIST, "no unused temporary file name", str(path.parent))
 
 
-def _output_error(path: Path, exc: OSError) -> OutputError:
+def output_error(path: Path, exc: OSError) -> OutputError:
+    """The one-line error for an output (or a folder) that could not be written."""
     reason = exc.strerror or str(exc)
     if exc.errno == errno.ENOSPC:
         reason += " (free some space or choose another --out folder)"
@@ -176,7 +177,7 @@ class OutputSet:
                 self._created_folder = top
             self._staging = Path(tempfile.mkdtemp(prefix=".v2m-partial-", dir=folder))
         except OSError as exc:
-            raise _output_error(folder, exc) from None
+            raise output_error(folder, exc) from None
         return self
 
     def __exit__(self, kind: type | None, exc: BaseException | None, tb: object) -> None:
@@ -190,6 +191,13 @@ class OutputSet:
         if isinstance(exc, OutputError) and staging is not None and str(staging) in str(exc):
             # a writer failed on its staged file: name the output the user knows
             raise OutputError(str(exc).replace(str(staging), str(self._folder))) from None
+
+    @property
+    def staging(self) -> Path:
+        """The staging folder: room for a writer's scratch files, removed with it."""
+        if self._staging is None:
+            raise RuntimeError("OutputSet.staging outside its with block")
+        return self._staging
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -238,7 +246,7 @@ class OutputSet:
                 for source, target in reversed(done):
                     with contextlib.suppress(OSError):
                         os.replace(target, source)
-                raise _output_error(self._folder, exc) from None
+                raise output_error(self._folder, exc) from None
             self._created_folder = None  # the folder now holds the new set: keep it
             if on_commit is not None:
                 on_commit()

@@ -112,9 +112,9 @@ def test_a_stem_wav_is_its_midi_rendered_with_the_same_sounds(with_stems, speed_
     """The melody stem's MIDI rendered on its own sounds like the melody stem's WAV (the same
     soundfont, rate and timing; only the level differs, the stems share the mix's gain)."""
     stem = speed_clip.path.stem
-    rendering = render_audio(with_stems / f"{stem}.melody.mid")
+    with render_audio(with_stems / f"{stem}.melody.mid") as rendering:
+        alone = rendering.read().astype(np.float64)
     _, wav = _read_wav(with_stems / f"{stem}.melody.wav")
-    alone = rendering.mix.astype(np.float64)
     assert len(alone) == len(wav)
     correlation = np.dot(alone, wav) / (np.linalg.norm(alone) * np.linalg.norm(wav))
     assert correlation > 0.999
@@ -169,23 +169,64 @@ def test_rendering_does_not_depend_on_how_many_tracks_render_at_once(with_stems,
     """Tracks are synthesised side by side (FluidSynth runs without Python's lock); the mix,
     every stem and the gain are the same bytes as one track at a time."""
     midi = with_stems / f"{speed_clip.path.stem}.mid"
-    one, several = render_audio(midi, workers=1), render_audio(midi, workers=3)
-    assert one.gain == several.gain and one.mix.tobytes() == several.mix.tobytes()
-    assert list(one.stems) == list(several.stems)  # the tracks' order, not the finishing order
-    assert all(one.stems[n].tobytes() == several.stems[n].tobytes() for n in one.stems)
+    with render_audio(midi, workers=1) as one, render_audio(midi, workers=3) as several:
+        assert one.gain == several.gain and one.read().tobytes() == several.read().tobytes()
+        assert one.names == several.names  # the tracks' order, not the finishing order
+        assert all(one.read(n).tobytes() == several.read(n).tobytes() for n in one.names)
 
 
-def test_a_rendering_told_to_stop_ends_with_cancelled(with_stems, speed_clip) -> None:
+def test_rendering_a_block_at_a_time_gives_the_same_audio(with_stems, speed_clip, monkeypatch):
+    """The audio is synthesised, mixed and written in blocks (memory flat in the length): tiny
+    blocks, which cut every note and every span between events, give the same bytes, and each
+    track is exactly what pretty_midi's whole-track renderer makes of it."""
+    from symbolic_v2m.export import audio
+
+    midi = with_stems / f"{speed_clip.path.stem}.mid"
+    with render_audio(midi) as whole:
+        expected = [whole.read(), *(whole.read(n) for n in whole.names)]
+        gain, length = whole.gain, whole.length
+    monkeypatch.setattr(audio, "BLOCK_SAMPLES", 997)  # a prime: blocks never align with events
+    with render_audio(midi) as blocks:
+        assert (blocks.gain, blocks.length) == (gain, length)
+        got = [blocks.read(), *(blocks.read(n) for n in blocks.names)]
+    assert [g.tobytes() for g in got] == [e.tobytes() for e in expected]
+    # each stem is pretty_midi's rendering of its track, at the rendering's gain
+    parsed = pretty_midi.PrettyMIDI(str(midi))
+    melody = next(i for i in parsed.instruments if i.name.lower() == "melody")
+    synthesizer, sfid = audio._synthesizer(find_soundfont(), 44100)
+    try:
+        reference = melody.fluidsynth(synthesizer=synthesizer, sfid=sfid)
+    finally:
+        synthesizer.delete()
+    reference = np.pad(reference, (0, length - len(reference)))
+    pcm = np.round(reference * gain * 32767).astype(np.int16)
+    assert pcm.tobytes() == got[1 + whole.names.index(melody.name)].tobytes()
+
+
+def test_a_rendering_leaves_no_scratch_files(with_stems, speed_clip, tmp_path) -> None:
+    with render_audio(with_stems / f"{speed_clip.path.stem}.mid", scratch=tmp_path) as rendering:
+        assert list(tmp_path.iterdir())  # the tracks wait on disk, not in memory
+        assert len(rendering.read()) == rendering.length
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_rendering_told_to_stop_ends_with_cancelled(with_stems, speed_clip, tmp_path) -> None:
     """Rendering beside the score's export: when the run ends for another reason the helper
-    stops after the track under way, reporting no further progress."""
+    stops within a block of the track under way, reporting no further progress, and leaves no
+    scratch files."""
     stop, reports = threading.Event(), []
 
     def progress(done: float, total: float) -> None:
-        reports.append(done)
+        reports.append((done, total))
         if done > 0:
             stop.set()
 
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
     with pytest.raises(Cancelled):
         render_audio(with_stems / f"{speed_clip.path.stem}.mid", progress=progress, stop=stop,
-                     workers=1)  # fmt: skip
-    assert len(reports) == 2  # the start, and the one track rendered before the stop was seen
+                     workers=1, scratch=scratch)  # fmt: skip
+    assert reports[0][0] == 0 and reports[-1][0] > 0  # the start, then progress until the stop
+    assert sum(done > 0 for done, _ in reports) == 1  # nothing reported once it was set
+    assert reports[-1][0] < reports[-1][1]  # the piece was not finished
+    assert not list(scratch.iterdir())
