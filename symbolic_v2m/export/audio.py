@@ -38,6 +38,7 @@ import wave
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import BinaryIO
 
 import mido
 import numpy as np
@@ -305,10 +306,9 @@ def _synthesize(
         event[0] = following[0] - event[0]
     events[-1][0] = 1.0
     length = int(np.ceil(rate * (current + np.sum([e[0] for e in events]))))
-    position = 0  # samples written
     with open(out, "wb") as file:
-        file.write(bytes(2 * min(length, int(rate * current))))  # silence before the first event
-        position = min(length, int(rate * current))
+        position = min(length, int(rate * current))  # samples written
+        _write_silence(file, position)  # before the first event
         for event in events:
             if event[1] == "note on":
                 synthesizer.noteon(channel, event[2], event[3])
@@ -330,9 +330,15 @@ def _synthesize(
                 count -= step
             current += event[0]
             done[slot] = min(current, seconds)
-        file.write(bytes(2 * (length - position)))
+        _write_silence(file, length - position)
     done[slot] = seconds
     return length
+
+
+def _write_silence(file: BinaryIO, samples: int) -> None:
+    """Append ``samples`` of 16-bit silence, a block at a time (a track may start late)."""
+    for start in range(0, samples, BLOCK_SAMPLES):
+        file.write(bytes(2 * min(BLOCK_SAMPLES, samples - start)))
 
 
 def _mixed_blocks(

@@ -8,6 +8,7 @@ Importing music21 takes about half a second, so nothing on the hot paths imports
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -58,6 +59,9 @@ def parse_key(text: str) -> Key:
     return Key(k.tonic.pitchClass, k.mode)
 
 
+# music21 builds the key anew at each call (about 12 ms), and choosing among candidates asks for
+# the scale once per candidate per segment: the 24 answers are kept
+@functools.cache
 def scale_pitch_classes(k: Key) -> tuple[int, ...]:
     """The seven pitch classes of ``k``'s scale (music21's major / natural minor)."""
     m21 = key.Key(PITCH_CLASS_NAMES[k.tonic].replace("b", "-"), k.mode)

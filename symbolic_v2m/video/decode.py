@@ -33,7 +33,6 @@ of which too little decodes (``analyze._check_decode``).
 
 from __future__ import annotations
 
-import fcntl
 import io
 import math
 import os
@@ -387,7 +386,11 @@ def _put(target: queue.Queue, item: object, stop: threading.Event) -> None:
 def _widen_pipe(fd: int, frame_bytes: int) -> None:
     """Let a pipe hold two frames (up to the system's limit), so that ffmpeg writes and we read
     a frame in one system call instead of one per 64 KiB; best effort (Linux only)."""
-    setter = getattr(fcntl, "F_SETPIPE_SZ", None)
+    try:
+        import fcntl  # not on Windows
+    except ImportError:
+        return
+    setter = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux only
     if setter is None:
         return
     try:
