@@ -241,12 +241,16 @@ def render_audio(
         # in the last bar), and every stem and the mix should cover the whole piece
         length = round((mido.MidiFile(str(midi_path)).length + RELEASE_TAIL) * sample_rate)
         length = max([length, *lengths])
+        # the peak of the mix and of every stem (a stem can peak above the mix where other
+        # tracks cancel it), in one read of the tracks
         peak = 0.0
-        for name in tracks:  # a stem can peak above the mix where other tracks cancel it
-            for block in _mixed_blocks(tracks, (name,), length):
-                peak = max(peak, _peak(block))
-        for block in _mixed_blocks(tracks, tuple(tracks), length):
-            peak = max(peak, _peak(block))
+        for start in range(0, length, BLOCK_SAMPLES):
+            mix = np.zeros(min(BLOCK_SAMPLES, length - start))
+            for parts in tracks.values():
+                stem = _stem_block(parts, start, len(mix))
+                peak = max(peak, _peak(stem))
+                mix += stem
+            peak = max(peak, _peak(mix))
         gain = 10 ** (PEAK_DBFS / 20) / peak if peak > 0 else 1.0
         return Rendering(sample_rate, length, gain, tracks, folder)
     except OSError as exc:
@@ -348,14 +352,21 @@ def _mixed_blocks(
     silence past a track's end, ``length`` samples in all. The tracks hold integers, so the
     sums are exact whatever their order."""
     for start in range(0, length, BLOCK_SAMPLES):
-        count = min(BLOCK_SAMPLES, length - start)
-        mix = np.zeros(count)
+        mix = np.zeros(min(BLOCK_SAMPLES, length - start))
         for name in names:
-            for file, samples in tracks[name]:
-                if start < samples:
-                    part = np.fromfile(file, "<i2", min(count, samples - start), offset=2 * start)
-                    mix[: len(part)] += part
+            mix += _stem_block(tracks[name], start, len(mix))
         yield mix
+
+
+def _stem_block(parts: list[tuple[Path, int]], start: int, count: int) -> np.ndarray:
+    """Samples ``start`` to ``start + count`` of the sum of one stem's tracks, (count,)
+    float64; silence past a track's end."""
+    block = np.zeros(count)
+    for file, samples in parts:
+        if start < samples:
+            part = np.fromfile(file, "<i2", min(count, samples - start), offset=2 * start)
+            block[: len(part)] += part
+    return block
 
 
 def _pcm(samples: np.ndarray, gain: float) -> np.ndarray:

@@ -29,7 +29,7 @@ _STOP_POLL = 0.1
 AAC_BITRATE = "192k"
 
 #: ffmpeg's AAC coder. "fast" rather than the default "twoloop": on a 3-minute soundtrack it
-#: encodes in 0.9 s instead of 6.4 s (2 cores) for 40.0 dB instead of 43.7 dB signal-to-noise
+#: encodes in 0.9 s instead of 6.1 s (2 cores) for 40.0 dB instead of 43.7 dB signal-to-noise
 #: against the WAV (bench/RESULTS.md, 2026-12-07). The MP4 is the preview to watch; the WAV,
 #: the master, is untouched.
 AAC_CODER = "fast"
