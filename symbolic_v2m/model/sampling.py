@@ -22,6 +22,7 @@ Step: hidden state -> type (masked, sampled) -> the type's families (masked / fo
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -302,6 +303,7 @@ def generate(
     use_cache: bool = True,
     max_tokens: int | None = None,
     on_bar: Callable[[int], None] | None = None,
+    prompt_bar: int = 0,
 ) -> list[TokenSequence]:
     """Write ``n`` candidates of one stage's part in one batch.
 
@@ -309,7 +311,11 @@ def generate(
     this way; default: just ``bos``). ``use_cache=False`` recomputes the whole sequence at each
     step (the way CMT generates; kept for the speed benchmark). ``on_bar(bars)`` is told how
     many bars every candidate has finished (the prompt's bars included): once after the prompt,
-    then once each time that number grows, so at most once a bar.
+    then once each time that number grows, so at most once a bar. ``prompt_bar`` > 0 says the
+    prompt was cut at that bar's line (it starts with the bar's token, the bars before are left
+    out): the model sees only the last ``max_context`` tokens anyway, so a prompt that holds at
+    least that many writes exactly what the whole one would, and a long piece written in
+    segments does not replay the whole piece before each.
     """
     model.eval()
     spec = model.spec
@@ -326,12 +332,16 @@ def generate(
     if prompt is None or len(prompt) == 0:
         prompt = np.zeros((1, width), dtype=TOKEN_DTYPE)
         prompt[0, 0] = spec.type_index("bos")
-    states = [RowState() for _ in range(n)]
+    # every candidate starts from the same prompt: replay it once (it holds the whole piece
+    # before a regenerated span or a segment) and give each candidate its own copy
+    state = RowState(bar=prompt_bar - 1)
+    if prompt_bar and spec.family("type").value(int(prompt[0, 0])) != "bar":
+        raise ValueError("a prompt cut at a bar line must start with that bar's token")
     prompt_ticks = np.zeros(len(prompt), dtype=np.int64)
-    for state in states:
-        for i, row in enumerate(prompt):
-            sampler.advance(state, row)
-            prompt_ticks[i] = state.tick
+    for i, row in enumerate(prompt):
+        sampler.advance(state, row)
+        prompt_ticks[i] = state.tick
+    states = [copy.deepcopy(state) for _ in range(n)]
     prompt = prompt.copy()
     context.fill(spec, prompt, prompt_ticks)
     tokens = [np.repeat(prompt[None], n, axis=0)]  # list of (B, t, F)

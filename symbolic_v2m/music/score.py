@@ -19,7 +19,6 @@ import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from fractions import Fraction
 
 TICKS_PER_BEAT = 4
 
@@ -47,10 +46,12 @@ class TimeSignature:
 
     def ticks(self, ticks_per_beat: int = TICKS_PER_BEAT) -> int:
         """Length of a bar in ticks (a beat here is always a quarter note)."""
-        length = Fraction(self.numerator * 4, self.denominator) * ticks_per_beat
-        if length.denominator != 1:
+        # integer arithmetic: called for every bar of every encode, where a Fraction cost
+        # seconds over a long piece
+        length, rest = divmod(self.numerator * 4 * ticks_per_beat, self.denominator)
+        if rest:
             raise ValueError(f"{self} does not fit a grid of {ticks_per_beat} ticks per beat")
-        return int(length)
+        return length
 
     def __str__(self) -> str:
         return f"{self.numerator}/{self.denominator}"

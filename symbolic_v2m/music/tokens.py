@@ -25,6 +25,7 @@ Round trip: :func:`decode_score` of :func:`encode_score` gives back the identica
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -277,67 +278,104 @@ def decode_part(sequence: TokenSequence, ticks_per_beat: int = 4) -> DecodedPart
     Lenient with generated sequences: a note before any simu-note, a position outside its bar or
     behind the previous one, or a value index of 0 where one is needed is skipped, not fatal.
     """
-    spec = sequence.spec
-    col = spec.column
-    fam = spec.family
-    types = spec.family("type")
-    meters: list[TimeSignature] = []
-    keys: list[KeyChange] = []
-    phrase_starts: list[int] = []
-    events: list = []
-    bar_start = bar_end = 0
-    last: int | None = None  # tick of the last accepted simu-note / chord (positions must rise)
-    tick: int | None = None  # tick that following notes belong to (None after a rejected one)
-    for r in sequence.tokens.tolist():
-        kind = types.value(r[0])
-        if kind == "eos":
-            break
-        if kind == "bar":
-            meter = fam("meter").value(r[col["meter"]]) or TimeSignature(4, 4)
-            bar_start = bar_end
-            bar_end = bar_start + meter.ticks(ticks_per_beat)
-            meters.append(meter)
-            tick = None
-            key = fam("key").value(r[col["key"]])
-            if key is not None and (not keys or (keys[-1].tonic, keys[-1].mode) != key):
-                keys.append(KeyChange(bar_start, *key))
-            if fam("phrase").value(r[col["phrase"]]) == 0:
-                phrase_starts.append(len(meters))  # the next bar starts a phrase
-            continue
-        if not meters:
-            continue
-        if kind in ("pos", "chord"):
-            tick = None
-            position = fam("position").value(r[col["position"]])
-            if position is None or bar_start + position >= bar_end:
+    decoder = PartDecoder(sequence.role, ticks_per_beat)
+    decoder.feed(sequence.tokens)
+    return decoder.part()
+
+
+class PartDecoder:
+    """:func:`decode_part` a block of tokens at a time, so that candidates continuing one
+    prompt read the prompt once: feed the prompt, then :meth:`fork` the decoder for each
+    candidate and feed it that candidate's new tokens."""
+
+    def __init__(self, role: Role, ticks_per_beat: int = 4, start: int = 0) -> None:
+        """``start``: the tick of the first bar token to come (tokens cut at a bar line)."""
+        self.role = Role(role)
+        self.spec = stage_spec(self.role)
+        self.ticks_per_beat = ticks_per_beat
+        self.meters: list[TimeSignature] = []
+        self.keys: list[KeyChange] = []
+        self.phrase_starts: list[int] = []
+        self.events: list = []
+        self.bar_start = self.bar_end = start
+        self.last: int | None = None  # tick of the last accepted simu-note / chord (positions rise)
+        self.tick: int | None = None  # tick that following notes belong to (None after a rejected)
+        self.ended = False
+
+    def fork(self) -> PartDecoder:
+        """A decoder in this one's state that reads on independently (the events themselves
+        are immutable and shared)."""
+        other = copy.copy(self)
+        for name in ("meters", "keys", "phrase_starts", "events"):
+            setattr(other, name, list(getattr(self, name)))
+        return other
+
+    def feed(self, tokens: np.ndarray) -> None:
+        """Read ``tokens`` (T, F), the ones after those already fed; nothing after ``eos``."""
+        spec = self.spec
+        col = spec.column
+        fam = spec.family
+        types = spec.family("type")
+        meters, keys, events = self.meters, self.keys, self.events
+        for r in tokens.tolist():
+            if self.ended:
+                return
+            kind = types.value(r[0])
+            if kind == "eos":
+                self.ended = True
+                return
+            if kind == "bar":
+                meter = fam("meter").value(r[col["meter"]]) or TimeSignature(4, 4)
+                self.bar_start = self.bar_end
+                self.bar_end = self.bar_start + meter.ticks(self.ticks_per_beat)
+                meters.append(meter)
+                self.tick = None
+                key = fam("key").value(r[col["key"]])
+                if key is not None and (not keys or (keys[-1].tonic, keys[-1].mode) != key):
+                    keys.append(KeyChange(self.bar_start, *key))
+                if fam("phrase").value(r[col["phrase"]]) == 0:
+                    self.phrase_starts.append(len(meters))  # the next bar starts a phrase
                 continue
-            if last is not None and bar_start + position <= last:
+            if not meters:
                 continue
-            tick = last = bar_start + position
-            if kind == "chord":
-                root = fam("root").value(r[col["root"]])
-                quality = fam("quality").value(r[col["quality"]])
-                if quality is None or (quality != "N" and root is None):
+            if kind in ("pos", "chord"):
+                self.tick = None
+                position = fam("position").value(r[col["position"]])
+                if position is None or self.bar_start + position >= self.bar_end:
                     continue
-                if quality == "N":
-                    root = None
-                bass = fam("bass").value(r[col["bass"]]) if quality != "N" else None
-                events.append((tick, root, quality, bass if bass is not None else root))
-        elif kind == "note" and tick is not None:
-            pitch = fam("pitch").value(r[col["pitch"]])
-            duration = fam("duration").value(r[col["duration"]])
-            velocity = fam("velocity").value(r[col["velocity"]])
-            if None not in (pitch, duration, velocity):
-                events.append(Note(tick, duration, pitch, velocity))
-    length = bar_end
-    phrase_starts = [b for b in phrase_starts if b < len(meters)]
-    if sequence.role is Role.CHORD:
-        chords = []
-        for i, (onset, root, quality, bass) in enumerate(events):
-            end = events[i + 1][0] if i + 1 < len(events) else length
-            chords.append(Chord(onset, end - onset, root, quality, bass))
-        events = chords
-    return DecodedPart(tuple(meters), tuple(keys), tuple(phrase_starts), tuple(events))
+                if self.last is not None and self.bar_start + position <= self.last:
+                    continue
+                self.tick = self.last = self.bar_start + position
+                if kind == "chord":
+                    root = fam("root").value(r[col["root"]])
+                    quality = fam("quality").value(r[col["quality"]])
+                    if quality is None or (quality != "N" and root is None):
+                        continue
+                    if quality == "N":
+                        root = None
+                    bass = fam("bass").value(r[col["bass"]]) if quality != "N" else None
+                    events.append((self.tick, root, quality, bass if bass is not None else root))
+            elif kind == "note" and self.tick is not None:
+                pitch = fam("pitch").value(r[col["pitch"]])
+                duration = fam("duration").value(r[col["duration"]])
+                velocity = fam("velocity").value(r[col["velocity"]])
+                if None not in (pitch, duration, velocity):
+                    events.append(Note(self.tick, duration, pitch, velocity))
+
+    def part(self) -> DecodedPart:
+        """What the tokens fed so far say."""
+        length = self.bar_end
+        phrase_starts = [b for b in self.phrase_starts if b < len(self.meters)]
+        events = self.events
+        if self.role is Role.CHORD:
+            chords = []
+            for i, (onset, root, quality, bass) in enumerate(events):
+                end = events[i + 1][0] if i + 1 < len(events) else length
+                chords.append(Chord(onset, end - onset, root, quality, bass))
+            events = chords
+        return DecodedPart(
+            tuple(self.meters), tuple(self.keys), tuple(phrase_starts), tuple(events)
+        )
 
 
 def decode_score(sequences: Mapping[Role, TokenSequence], tempo: TempoMap) -> Score:

@@ -16,13 +16,25 @@ from symbolic_v2m.music.score import Chord, Note, Role, Score, sort_notes
 from symbolic_v2m.music.tokens import StageContext, encode_part
 
 
-def prompt_before(score: Score, role: Role, start_bar: int) -> np.ndarray:
-    """The tokens of ``role``'s part in ``score`` before bar ``start_bar`` (bos included)."""
-    sequence = encode_part(score, role, StageContext.from_score(score))
+def prompt_before(
+    score: Score,
+    role: Role,
+    start_bar: int,
+    context: StageContext | None = None,
+    from_bar: int = 0,
+) -> np.ndarray:
+    """The tokens of ``role``'s part in ``score`` before bar ``start_bar``: from ``bos``, or with
+    ``from_bar`` > 0 from that bar's token (a prompt cut at a bar line,
+    :func:`~symbolic_v2m.model.generate`'s ``prompt_bar``).
+
+    ``context`` fills the prompt's context columns (default: the score's own). Generation
+    refills them from its own context, so a stage writing in segments passes the one it already
+    has instead of building the score's anew for every segment."""
+    sequence = encode_part(score, role, context or StageContext.from_score(score))
     spec = sequence.spec
     bars = np.flatnonzero(sequence.tokens[:, 0] == spec.type_index("bar"))
     cut = int(bars[start_bar]) if start_bar < len(bars) else len(sequence.tokens) - 1
-    return sequence.tokens[:cut]
+    return sequence.tokens[int(bars[from_bar]) if from_bar else 0 : cut]
 
 
 def splice_notes(

@@ -21,7 +21,7 @@ import numpy as np
 
 from symbolic_v2m.model import Constraints, CPTransformer, LogitHook, SamplingConfig, generate
 from symbolic_v2m.music.score import Chord, KeyChange, Note, Role
-from symbolic_v2m.music.tokens import StageContext, TokenSequence, decode_part
+from symbolic_v2m.music.tokens import PartDecoder, StageContext, TokenSequence
 from symbolic_v2m.stages.scoring import score_candidate
 from symbolic_v2m.timeline import Timeline
 
@@ -128,9 +128,17 @@ def _write_span(
     request: StageRequest,
     config: StageConfig,
     progress: Callable[[float, float], None] | None,
+    context: StageContext | None = None,
+    prompt_bar: int = 0,
+    before: tuple = (),
 ) -> StageResult:
-    """One generation call: the prompt, then every bar up to ``request.end_bar``."""
-    context = stage_context(timeline, chords, melody, request.keys)
+    """One generation call: the prompt, then every bar up to ``request.end_bar``.
+
+    For a part written in segments around repeated bars: ``context`` is the stage's, built
+    once for all segments; ``prompt_bar`` > 0 says ``request.prompt`` was cut at that bar's line
+    (:func:`~symbolic_v2m.model.generate`), and ``before`` holds the part's events before it, in
+    decoding order, so that candidates are scored on the whole part as before the cut."""
+    context = context or stage_context(timeline, chords, melody, request.keys)
     meters = timeline.meters if request.end_bar is None else timeline.meters[: request.end_bar]
     density = np.array(timeline.density[role.value], dtype=np.int64)[: len(meters)]
     bias = None
@@ -160,7 +168,7 @@ def _write_span(
     on_bar = None
     if progress is not None:
         # the prompt (regeneration) holds the bars before the span, up to its first bar line
-        prompted = _prompted_bars(request.prompt, model)
+        prompted = prompt_bar + _prompted_bars(request.prompt, model)
         reported = -1
 
         def on_bar(bars: int) -> None:
@@ -179,14 +187,39 @@ def _write_span(
         prompt=request.prompt,
         seed=config.seed,
         on_bar=on_bar,
+        prompt_bar=prompt_bar,
     )
-    parts = [decode_part(c, timeline.tempo.ticks_per_beat).events for c in candidates]
+    prompt_length = 0 if request.prompt is None else len(request.prompt)
+    start = int(context.bar_starts[prompt_bar])
+    parts = _decode_candidates(
+        candidates, role, prompt_length, timeline.tempo.ticks_per_beat, start, before
+    )
     scores = tuple(
         score_candidate(role, events, timeline, density, chords=chords, melody=melody)
         for events in parts
     )
     best = int(np.argmax(scores))
     return StageResult(role, parts[best], candidates[best], scores, best, tuple(parts))
+
+
+def _decode_candidates(
+    candidates: list[TokenSequence],
+    role: Role,
+    prompt_length: int,
+    ticks_per_beat: int,
+    start: int = 0,
+    before: tuple = (),
+) -> list[tuple]:
+    """Each candidate's events, ``before`` first; the prompt they share (the piece before a
+    segment), which starts at tick ``start``, is read once."""
+    shared = PartDecoder(role, ticks_per_beat, start)
+    shared.feed(candidates[0].tokens[:prompt_length])
+    parts = []
+    for candidate in candidates:
+        decoder = shared.fork()
+        decoder.feed(candidate.tokens[prompt_length:])
+        parts.append(before + decoder.part().events)
+    return parts
 
 
 def with_seed(config: StageConfig, seed: int) -> StageConfig:
@@ -234,6 +267,7 @@ def _write_with_copies(
     hits = timeline.melody_onsets
     melody_onsets = frozenset(n.onset for n in melody)
     total = n_bars - first
+    context = stage_context(timeline, chords, melody, keys)
 
     def as_score(part: list) -> Score:
         fields = {"chords": chords, "melody": melody}
@@ -323,9 +357,26 @@ def _write_with_copies(
                 report(cursor - first)
                 continue
         stop = min([b for b in copies if b > cursor] + [n_bars])
-        prompt = prompt_before(as_score(events), role, cursor) if cursor > 0 else None
+        prompt, prompt_bar, before = None, 0, ()
         if cursor == first and request.prompt is not None:
             prompt = request.prompt
+        elif cursor > 0:
+            # the model sees the last max_context tokens: cut the prompt at the latest bar line
+            # that still leaves it those, so each segment costs its own length, not the piece's
+            window = model.config.max_context
+            prompt_bar = _cut_bar(events, role, starts, cursor, window)
+            cut = int(starts[prompt_bar])
+            tail = [e for e in events if e.onset >= cut] if prompt_bar else events
+            prompt = prompt_before(as_score(tail), role, cursor, context, prompt_bar)
+            if prompt_bar and len(prompt) < window:  # never: the count is encode_part's own
+                prompt_bar = 0
+                prompt = prompt_before(as_score(events), role, cursor, context)
+            if prompt_bar:
+                head = [e for e in events if e.onset < cut]
+                if role is Role.CHORD:
+                    before = tuple(sorted(head, key=lambda c: c.onset))
+                else:
+                    before = sort_notes(head)
         offset = cursor - first
         result = _write_span(
             role,
@@ -336,6 +387,9 @@ def _write_with_copies(
             replace(request, prompt=prompt, end_bar=stop, copies={}),
             replace(config, seed=config.seed + 7919 * segment),
             None if progress is None else lambda d, t, o=offset: report(o + int(d)),
+            context,
+            prompt_bar,
+            before,
         )
         scores.append(result.scores[result.chosen])
         a, b = int(starts[cursor]), int(starts[stop])
@@ -348,9 +402,24 @@ def _write_with_copies(
         part: tuple = tuple(_tiled(ordered, ordered[-1].offset)) if ordered else ()
     else:
         part = sort_notes(events)
-    tokens = encode_part(as_score(list(part)), role, stage_context(timeline, chords, melody, keys))
+    tokens = encode_part(as_score(list(part)), role, context)
     # one version, made of the best candidate of each written segment (their scores)
     return StageResult(role, part, tokens, tuple(scores) or (0.0,), 0, (part,))
+
+
+def _cut_bar(events: list, role: Role, starts: np.ndarray, cursor: int, window: int) -> int:
+    """The latest bar whose line leaves at least ``window`` of the part's tokens before bar
+    ``cursor`` (counted as :func:`~symbolic_v2m.music.tokens.encode_part` writes them: a bar
+    token, then a token per chord, or per simu-note and per note); 0 when the whole part before
+    ``cursor`` is shorter."""
+    onsets = np.sort(np.fromiter((e.onset for e in events), dtype=np.int64, count=len(events)))
+    edges = starts[: cursor + 1]
+    tokens = 1 + np.diff(np.searchsorted(onsets, edges))
+    if role is not Role.CHORD:
+        tokens = tokens + np.diff(np.searchsorted(np.unique(onsets), edges))
+    from_end = np.cumsum(tokens[::-1])  # [j]: the tokens of bars cursor - 1 - j .. cursor - 1
+    enough = np.flatnonzero(from_end >= window)
+    return cursor - 1 - int(enough[0]) if len(enough) else 0
 
 
 def _tiled(chords: list[Chord], end: int) -> list[Chord]:

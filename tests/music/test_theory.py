@@ -127,6 +127,9 @@ def test_tempo_map_is_piecewise_linear_and_invertible() -> None:
 def test_time_signatures() -> None:
     assert TimeSignature(3, 4).ticks() == 12
     assert TimeSignature(6, 8).ticks() == 12
+    assert TimeSignature(7, 16).ticks(8) == 14 and TimeSignature(5, 8).ticks(2) == 5
+    with pytest.raises(ValueError, match="does not fit"):
+        TimeSignature(7, 16).ticks(2)  # 3.5 ticks
     assert TimeSignature.parse("2/4") == TimeSignature(2, 4)
     with pytest.raises(ValueError):
         TimeSignature.parse("four")

@@ -236,3 +236,26 @@ def test_decoder_skips_malformed_generated_tokens() -> None:
     part = decode_part(seq)
     assert part.meters == (meter,)
     assert [n.pitch for n in part.events] == [62]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), split=st.floats(0, 1))
+def test_decoder_fed_in_blocks_and_forked_reads_as_the_whole(seed: int, split: float) -> None:
+    from symbolic_v2m.music import decode_part
+    from symbolic_v2m.music.tokens import PartDecoder
+
+    score = random_score(np.random.default_rng(seed), 10)
+    other = random_score(np.random.default_rng(seed + 1), 10)
+    for role in Role:
+        sequence = encode_part(score, role)
+        cut = int(split * len(sequence.tokens))
+        shared = PartDecoder(role)
+        shared.feed(sequence.tokens[:cut])
+        # a fork reading other tokens leaves the shared state (and the other fork) untouched
+        stray = shared.fork()
+        stray.feed(encode_part(other, role).tokens[cut:])
+        fork = shared.fork()
+        fork.feed(sequence.tokens[cut:])
+        assert fork.part() == decode_part(sequence)
+        shared.feed(sequence.tokens[cut:])
+        assert shared.part() == decode_part(sequence)

@@ -131,3 +131,46 @@ def test_the_strict_chord_mask_keeps_an_untrained_chord_model_in_the_key(timelin
     assert outside(free.candidates) > 0
     # the root and bass are chosen knowing the quality: no candidate needed a forced fallback
     assert all(c.quality == "N" or c.root is not None for e in masked.candidates for c in e)
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_cut_prompts_write_the_part_the_whole_prompts_write(role: Role, monkeypatch) -> None:
+    """A part written in segments around repeated bars gives each segment the piece before it
+    as a prompt cut at a bar line, keeping at least the model's context window of tokens: the
+    part and every segment's score are those the whole prompts give."""
+    from symbolic_v2m.model import sampling
+    from symbolic_v2m.stages import write
+
+    long = build_timeline(_features([0.3, 0.5, 0.1, 0.6] * 2), load_calibration())
+    n_bars = len(long.meters)
+    copies = {bar: bar - 4 for bar in range(6, n_bars, 3)}  # a repeated bar every third
+    window = 24  # far below these parts' length; the cache trims 4 positions at a time
+    monkeypatch.setattr(sampling, "WINDOW_SLACK", 4)
+
+    def small(stage: str) -> CPTransformer:
+        torch.manual_seed(2)
+        config = ModelConfig(
+            stage=stage, d_model=16, n_layers=1, n_heads=2, d_ff=32, dropout=0.0, max_context=window
+        )
+        return CPTransformer(config).eval()
+
+    config = StageConfig(candidates=2, seed=5)
+    chords = write_part(Role.CHORD, long, small("chord"), config=config).events
+    melody = write_part(Role.MELODY, long, small("melody"), chords=chords, config=config).events
+    model = small(role.value)
+    cut_at: list[int] = []
+    cut_bar = write._cut_bar
+
+    def spy(*args) -> int:
+        cut_at.append(cut_bar(*args))
+        return cut_at[-1]
+
+    monkeypatch.setattr(write, "_cut_bar", spy)
+    request = StageRequest(copies=copies)
+    cut = write_part(role, long, model, chords, melody, request, config)
+    assert max(cut_at) > 0  # later segments were given cut prompts
+    monkeypatch.setattr(write, "_cut_bar", lambda *args: 0)
+    whole = write_part(role, long, model, chords, melody, request, config)
+    assert cut.events == whole.events
+    assert cut.scores == whole.scores
+    assert len(cut.scores) > 3
