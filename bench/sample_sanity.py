@@ -124,10 +124,13 @@ def main() -> None:
     ours, real = mean_metrics(pieces), mean_metrics(test)
     chords_per_bar = np.mean([len(s.chords) / s.n_bars for s in pieces])
     real_chords = np.mean([len(s.chords) / s.n_bars for s in test])
+    sampling = SamplingConfig()
     description = (
         f"{args.pieces} unconditional pieces of {args.bars} bars of 4/4 (random key, a phrase "
-        f"every 8 bars, no controls; chord -> melody -> accompaniment with the default sampling, "
-        f"temperature 1, top-p 0.95), written in {seconds:.0f} s on CPU, against the "
+        f"every 8 bars, no controls; chord -> melody -> accompaniment with the default sampling: "
+        f"temperature {sampling.default_temperature:g} ({sampling.temperature}), top-p "
+        f"{sampling.default_top_p:g} ({sampling.top_p})), written in {seconds:.0f} s on CPU, "
+        f"against the "
         f"{len(test)} songs of the POP909 test split. Command: `python bench/sample_sanity.py`."
     )
     table = ["| part | metric | generated | POP909 test |", "|---|---|---|---|"]

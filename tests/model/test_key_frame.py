@@ -66,7 +66,7 @@ def test_key_relative_generation_moves_with_the_key(stage: str, tonic: int, shif
     torch.manual_seed(0)
     model = CPTransformer(ModelConfig(stage=stage, **TINY)).eval()
     meters = (TimeSignature(4, 4),) * 4
-    greedy = SamplingConfig(default_temperature=0.0)
+    greedy = SamplingConfig(temperature={}, default_temperature=0.0)
 
     def events(key_tonic: int, offset: int) -> tuple:
         context = StageContext.build(meters, (KeyChange(0, key_tonic, "minor"),))

@@ -191,7 +191,7 @@ def test_greedy_and_seeded_generation_is_reproducible_and_cache_free_path_agrees
     for a, b, s in zip(one, two, slow, strict=True):
         np.testing.assert_array_equal(a.tokens, b.tokens)
         np.testing.assert_array_equal(a.tokens, s.tokens)
-    greedy = SamplingConfig(default_temperature=0.0)
+    greedy = SamplingConfig(temperature={}, default_temperature=0.0)
     g1 = generate(model, context, c, greedy, n=1, seed=1)[0]
     g2 = generate(model, context, c, greedy, n=1, seed=2)[0]
     np.testing.assert_array_equal(g1.tokens, g2.tokens)

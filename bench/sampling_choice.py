@@ -1,0 +1,136 @@
+"""Choose per-family sampling on POP909's validation split: the music metrics' gaps to real songs.
+
+    python bench/sampling_choice.py NAME [--split valid] [--songs N] [--bars 32]
+                                    [--temperature FAMILY=T ...] [--top-p FAMILY=P ...]
+                                    [--default-top-p P] [--melody-temperature FAMILY=T ...]
+                                    [--json DIR]
+
+The same procedure as ``bench/quality.py``'s POP909 part (each song's first bars, its meters,
+tempo map, key, phrases and per-bar densities as the controls, compose's default theory biases,
+two candidates), with the sampling given here instead of the defaults, on the validation split
+by default: tune here, then measure once on the test split with ``bench/quality.py``.
+``--temperature`` and ``--top-p`` replace the per-family defaults (none given: every family at
+``--default-top-p`` and temperature 1); ``--melody-temperature`` gives the melody stage its own
+temperatures. Prints one line of gaps (generated minus real) and writes ``DIR/NAME.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from quality import SHARED, crop, song_timeline  # noqa: E402
+
+from symbolic_v2m.compose import ComposeConfig, _request  # noqa: E402
+from symbolic_v2m.data import Pop909, default_split_path, load_split  # noqa: E402
+from symbolic_v2m.errors import DataError  # noqa: E402
+from symbolic_v2m.evaluation import piece_from_score  # noqa: E402
+from symbolic_v2m.evaluation.music import mean_metrics  # noqa: E402
+from symbolic_v2m.model import SamplingConfig, default_model  # noqa: E402
+from symbolic_v2m.music import Role, Score  # noqa: E402
+from symbolic_v2m.music.score import clip_notes  # noqa: E402
+from symbolic_v2m.music.vocab import DURATIONS  # noqa: E402
+from symbolic_v2m.stages import StageConfig, write_part  # noqa: E402
+
+SHOWN = (
+    "pitch_class_entropy",
+    "scale_consistency",
+    "empty_beat_rate",
+    "grooving_similarity",
+    "polyphony",
+    "notes_per_bar",
+)
+
+
+def settings(pairs: list[str]) -> dict[str, float]:
+    """``["pitch=1.0", ...]`` -> ``{"pitch": 1.0, ...}``."""
+    out = {}
+    for pair in pairs:
+        family, _, value = pair.partition("=")
+        out[family] = float(value)
+    return out
+
+
+def generate_like(real: Score, models: dict, seed: int, sampling: dict[Role, SamplingConfig]):
+    """``quality.generate_like`` with a sampling per stage."""
+    timeline = song_timeline(real)
+    config = ComposeConfig()
+    parts: dict[Role, tuple] = {}
+    for offset, role in enumerate(Role):
+        parts[role] = write_part(
+            role,
+            timeline,
+            models[role],
+            chords=parts.get(Role.CHORD, ()),
+            melody=parts.get(Role.MELODY, ()),
+            request=_request(role, config, timeline, parts),
+            config=StageConfig(candidates=2, sampling=sampling[role], seed=seed * 1000 + offset),
+        ).events
+    return Score(
+        real.meters,
+        real.tempo,
+        (timeline.key,),
+        parts[Role.CHORD],
+        clip_notes(parts[Role.MELODY], real.length, DURATIONS),
+        clip_notes(parts[Role.ACCOMPANIMENT], real.length, DURATIONS),
+        real.phrase_starts,
+    ).normalised()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name")
+    parser.add_argument("--split", default="valid")
+    parser.add_argument("--songs", type=int, default=None)
+    parser.add_argument("--bars", type=int, default=32)
+    parser.add_argument("--temperature", nargs="*", default=[], metavar="FAMILY=T")
+    parser.add_argument("--top-p", nargs="*", default=[], metavar="FAMILY=P")
+    parser.add_argument("--default-top-p", type=float, default=0.95)
+    parser.add_argument("--melody-temperature", nargs="*", default=None, metavar="FAMILY=T")
+    parser.add_argument("--pop909", type=Path, default=SHARED / "datasets/pop909")
+    parser.add_argument("--json", type=Path, help="write DIR/NAME.json")
+    args = parser.parse_args()
+    common = SamplingConfig(
+        temperature=settings(args.temperature),
+        top_p=settings(args.top_p),
+        default_top_p=args.default_top_p,
+    )
+    sampling = {role: common for role in Role}
+    if args.melody_temperature is not None:
+        sampling[Role.MELODY] = SamplingConfig(
+            temperature=settings(args.melody_temperature),
+            top_p=common.top_p,
+            default_top_p=args.default_top_p,
+        )
+    corpus = Pop909(args.pop909)
+    models = {role: default_model(role.value, "cpu") for role in Role}
+    ids = load_split(default_split_path("pop909"))[args.split][: args.songs]
+    real, ours = [], []
+    started = time.perf_counter()
+    for i, song_id in enumerate(ids):
+        try:
+            score = crop(corpus.load(song_id).score, args.bars)
+        except DataError as err:
+            print(f"  POP909 {song_id} skipped: {err}", file=sys.stderr)
+            continue
+        real.append(piece_from_score(score))
+        ours.append(piece_from_score(generate_like(score, models, i, sampling)))
+    r, o = mean_metrics(real), mean_metrics(ours)
+    gaps = {k: o[k] - r[k] for k in r}
+    seconds = time.perf_counter() - started
+    print(args.name, " ".join(f"{k}={gaps[k]:+.3f}" for k in SHOWN), f"({len(real)} songs)")
+    if args.json:
+        args.json.mkdir(parents=True, exist_ok=True)
+        record = {"args": vars(args), "songs": len(real), "seconds": seconds, "real": r}
+        record |= {"ours": o, "gap": gaps}
+        (args.json / f"{args.name}.json").write_text(json.dumps(record, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
