@@ -39,7 +39,7 @@ from symbolic_v2m.evaluation import EvaluateConfig, evaluate, piece_from_score
 from symbolic_v2m.evaluation.adherence import ADHERENCE_ROLES
 from symbolic_v2m.evaluation.music import METRICS, mean_metrics
 from symbolic_v2m.evaluation.video_fit import VIDEO_FIT_METRICS
-from symbolic_v2m.model import default_model, load_model
+from symbolic_v2m.model import SamplingConfig, default_model, load_model
 from symbolic_v2m.music import Role, Score
 from symbolic_v2m.music.score import clip_notes
 from symbolic_v2m.music.vocab import DURATIONS
@@ -166,9 +166,16 @@ def song_timeline(real: Score) -> Timeline:
     )
 
 
-def generate_like(real: Score, models: dict, seed: int, config: ComposeConfig) -> Score:
+def generate_like(
+    real: Score,
+    models: dict,
+    seed: int,
+    config: ComposeConfig,
+    sampling: dict[Role, SamplingConfig] | None = None,
+) -> Score:
     """Chords, melody and accompaniment written under ``real``'s controls (module doc), with
-    ``config``'s theory biases."""
+    ``config``'s theory biases and each stage's ``sampling`` (default: the defaults)."""
+    sampling = sampling or {}
     timeline = song_timeline(real)
     parts: dict[Role, tuple] = {}
     for offset, role in enumerate(Role):
@@ -179,7 +186,11 @@ def generate_like(real: Score, models: dict, seed: int, config: ComposeConfig) -
             chords=parts.get(Role.CHORD, ()),
             melody=parts.get(Role.MELODY, ()),
             request=_request(role, config, timeline, parts),
-            config=StageConfig(candidates=2, seed=seed * 1000 + offset),
+            config=StageConfig(
+                candidates=2,
+                sampling=sampling.get(role, SamplingConfig()),
+                seed=seed * 1000 + offset,
+            ),
         ).events
     return Score(
         real.meters,

@@ -5,9 +5,10 @@
                                     [--default-top-p P] [--melody-temperature FAMILY=T ...]
                                     [--json DIR]
 
-The same procedure as ``bench/quality.py``'s POP909 part (each song's first bars, its meters,
-tempo map, key, phrases and per-bar densities as the controls, compose's default theory biases,
-two candidates), with the sampling given here instead of the defaults, on the validation split
+The same procedure as ``bench/quality.py``'s POP909 part, through its ``generate_like`` (each
+song's first bars, its meters, tempo map, key, phrases and per-bar densities as the controls,
+compose's default theory biases, two candidates), with the sampling given here instead of the
+defaults, on the validation split
 by default: tune here, then measure once on the test split with ``bench/quality.py``.
 ``--temperature`` and ``--top-p`` replace the per-family defaults (none given: every family at
 ``--default-top-p`` and temperature 1); ``--melody-temperature`` gives the melody stage its own
@@ -25,18 +26,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from quality import SHARED, crop, song_timeline  # noqa: E402
+from quality import SHARED, crop, generate_like  # noqa: E402
 
-from symbolic_v2m.compose import ComposeConfig, _request  # noqa: E402
+from symbolic_v2m.compose import ComposeConfig  # noqa: E402
 from symbolic_v2m.data import Pop909, default_split_path, load_split  # noqa: E402
 from symbolic_v2m.errors import DataError  # noqa: E402
 from symbolic_v2m.evaluation import piece_from_score  # noqa: E402
 from symbolic_v2m.evaluation.music import mean_metrics  # noqa: E402
 from symbolic_v2m.model import SamplingConfig, default_model  # noqa: E402
-from symbolic_v2m.music import Role, Score  # noqa: E402
-from symbolic_v2m.music.score import clip_notes  # noqa: E402
-from symbolic_v2m.music.vocab import DURATIONS  # noqa: E402
-from symbolic_v2m.stages import StageConfig, write_part  # noqa: E402
+from symbolic_v2m.music import Role  # noqa: E402
 
 SHOWN = (
     "pitch_class_entropy",
@@ -55,32 +53,6 @@ def settings(pairs: list[str]) -> dict[str, float]:
         family, _, value = pair.partition("=")
         out[family] = float(value)
     return out
-
-
-def generate_like(real: Score, models: dict, seed: int, sampling: dict[Role, SamplingConfig]):
-    """``quality.generate_like`` with a sampling per stage."""
-    timeline = song_timeline(real)
-    config = ComposeConfig()
-    parts: dict[Role, tuple] = {}
-    for offset, role in enumerate(Role):
-        parts[role] = write_part(
-            role,
-            timeline,
-            models[role],
-            chords=parts.get(Role.CHORD, ()),
-            melody=parts.get(Role.MELODY, ()),
-            request=_request(role, config, timeline, parts),
-            config=StageConfig(candidates=2, sampling=sampling[role], seed=seed * 1000 + offset),
-        ).events
-    return Score(
-        real.meters,
-        real.tempo,
-        (timeline.key,),
-        parts[Role.CHORD],
-        clip_notes(parts[Role.MELODY], real.length, DURATIONS),
-        clip_notes(parts[Role.ACCOMPANIMENT], real.length, DURATIONS),
-        real.phrase_starts,
-    ).normalised()
 
 
 def main() -> None:
@@ -120,7 +92,7 @@ def main() -> None:
             print(f"  POP909 {song_id} skipped: {err}", file=sys.stderr)
             continue
         real.append(piece_from_score(score))
-        ours.append(piece_from_score(generate_like(score, models, i, sampling)))
+        ours.append(piece_from_score(generate_like(score, models, i, ComposeConfig(), sampling)))
     r, o = mean_metrics(real), mean_metrics(ours)
     gaps = {k: o[k] - r[k] for k in r}
     seconds = time.perf_counter() - started

@@ -368,9 +368,8 @@ def _write_with_copies(
             cut = int(starts[prompt_bar])
             tail = [e for e in events if e.onset >= cut] if prompt_bar else events
             prompt = prompt_before(as_score(tail), role, cursor, context, prompt_bar)
-            if prompt_bar and len(prompt) < window:  # never: the count is encode_part's own
-                prompt_bar = 0
-                prompt = prompt_before(as_score(events), role, cursor, context)
+            # _cut_bar counts as encode_part writes: a shorter cut prompt would change the music
+            assert not prompt_bar or len(prompt) >= window
             if prompt_bar:
                 head = [e for e in events if e.onset < cut]
                 if role is Role.CHORD:

@@ -301,3 +301,13 @@ def test_ddp_with_two_cpu_processes_keeps_replicas_identical(prepared_fixture, t
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [e["world_size"] for e in log] == [2, 2]
     assert (out / "best.safetensors").is_file()
+
+
+def test_a_prompt_cut_at_a_bar_line_must_start_with_the_bar() -> None:
+    model = tiny("melody")
+    meters = (TimeSignature(4, 4),) * 2
+    score = random_score(np.random.default_rng(3), 2)
+    tokens = encode_part(score, Role.MELODY).tokens  # starts with bos, not a bar token
+    with pytest.raises(ValueError, match="bar"):
+        generate(model, StageContext.build(meters), Constraints(meters), prompt=tokens[:3],
+                 prompt_bar=1)  # fmt: skip
