@@ -7,10 +7,12 @@ score's grid; the score's tempo map places them in seconds.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from symbolic_v2m.music.chords import QUALITY_INTERVALS
 from symbolic_v2m.music.score import Note, Score
+from symbolic_v2m.music.theory import Key, scale_pitch_classes
 
 #: General MIDI channel 10 (0-based 9) is the percussion channel.
 DRUM_CHANNEL = 9
@@ -167,13 +169,32 @@ def derive_bass(score: Score) -> tuple[Note, ...]:
 
 
 def derive_pad(score: Score) -> tuple[Note, ...]:
-    """Sustained close voicings of the chords around middle C (G3..F#4), soft."""
+    """Sustained close voicings of the chords around middle C (G3..F#4), soft.
+
+    A chord tone outside the key (its strict set: the scale, and in minor the raised seventh)
+    is held only if the melody or the accompaniment sound that pitch class during the chord.
+    The written parts decide what a borrowed chord is: where they play the key's C over an
+    "A major" chord in A minor, a pad holding C# would clash with them (a minor ninth, a false
+    relation), and as the one sustained chromatic voice it would colour the whole bar by itself.
+    Without the key's tones (a score with no key) every chord tone is held.
+    """
     notes: list[Note] = []
+    written = sorted(score.melody + score.accompaniment, key=lambda n: n.onset)
+    onsets = [n.onset for n in written]
+    longest = max((n.duration for n in written), default=0)
     for chord in score.chords:
         if chord.quality == "N":
             continue
+        key = score.key_at(chord.onset)
+        in_key = scale_pitch_classes(Key(key.tonic, key.mode)) if key else range(12)
+        # the notes that start before the chord ends and may still sound at its start
+        first = bisect.bisect_left(onsets, chord.onset - longest)
+        stop = bisect.bisect_left(onsets, chord.offset)
+        sounded = {n.pitch % 12 for n in written[first:stop] if n.offset > chord.onset}
         for interval in QUALITY_INTERVALS[chord.quality][:4]:
             pc = (chord.root + interval) % 12
+            if pc not in in_key and pc not in sounded:
+                continue
             pitch = 55 + (pc - 7) % 12  # G3 .. F#4
             notes.append(Note(chord.onset, min(chord.duration, 64), pitch, 56))
     return tuple(sorted(set(notes), key=lambda n: (n.onset, n.pitch)))
