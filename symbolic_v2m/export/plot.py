@@ -18,15 +18,19 @@ import numpy as np
 
 from symbolic_v2m.arrangement import HIT_MARKER, SECTION_MARKER, Arrangement
 from symbolic_v2m.export.files import atomic_output
-from symbolic_v2m.video.features import VideoFeatures, scene_letter
+from symbolic_v2m.video.features import (
+    PICTURE_HEIGHT,
+    VideoFeatures,
+    picture_times,
+    scene_letter,
+)
 from symbolic_v2m.video.probe import require_tool
 
-THUMB_HEIGHT = 90  # pixels
 THUMB_WORKERS = 4
 
 
 def grab_thumbnails(
-    video: Path, times: list[float], height: int = THUMB_HEIGHT
+    video: Path, times: list[float], height: int = PICTURE_HEIGHT
 ) -> list[np.ndarray]:
     """RGB thumbnails (h, w, 3) of ``video`` at ``times`` (seconds); a frame that cannot be
     read is a black thumbnail.
@@ -81,10 +85,10 @@ def write_timeline_plot(
     import matplotlib.pyplot as plt
 
     duration = features.info.duration
-    count = int(np.clip(round(duration / 2), 4, 12))
-    edges = np.linspace(0.0, duration, count + 1)
-    centres = ((edges[:-1] + edges[1:]) / 2).tolist()
-    thumbs = grab_thumbnails(video, centres)
+    centres = list(picture_times(duration))
+    edges = np.linspace(0.0, duration, len(centres) + 1)
+    # the analysis keeps these frames as it decodes; features read from a project file have none
+    thumbs = list(features.pictures) or grab_thumbnails(video, centres)
 
     times = np.asarray(features.times)
     rows = 4 if arrangement is not None else 3
@@ -153,25 +157,32 @@ def write_timeline_plot(
                     bbox={"facecolor": "white", "edgecolor": "black", "pad": 2},
                 )
         score = arrangement.score
-        for bar in score.bars():
-            for axis in axes:
-                axis.axvline(score.seconds(bar.start), color="0.6", lw=0.5, zorder=0)
-    for axis in axes:
-        for cut in features.cuts:
-            style = "-" if cut.kind == "cut" else "--"
-            axis.axvline(cut.time, color="tab:red", ls=style, lw=1.5, alpha=0.9)
+        bar_lines = [score.seconds(bar.start) for bar in score.bars()]
+        for axis in axes:
+            _full_height_lines(axis, bar_lines, color="0.6", lw=0.5, zorder=0)
+    for kind, style in (("cut", "-"), ("fade", "--")):
+        at = [cut.time for cut in features.cuts if cut.kind == kind]
+        for axis in axes:
+            _full_height_lines(axis, at, color="tab:red", ls=style, lw=1.5, alpha=0.9)
     if arrangement is not None:  # hit points: where the music accents, on its grid
         hits = [m for m in arrangement.markers if m.text.startswith(HIT_MARKER)]
-        for marker in hits:
-            at = arrangement.score.seconds(marker.tick)
-            for axis in axes[1:]:
-                axis.axvline(at, color="darkorange", ls=":", lw=1.6)
-            ax_img.plot(at, 0.92, "v", color="darkorange", ms=11, mec="black", clip_on=False)
+        at = [arrangement.score.seconds(marker.tick) for marker in hits]
+        for axis in axes[1:]:
+            _full_height_lines(axis, at, color="darkorange", ls=":", lw=1.6)
+        for time in at:
+            ax_img.plot(time, 0.92, "v", color="darkorange", ms=11, mec="black", clip_on=False)
     fig.tight_layout()
     with atomic_output(out) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return out
+
+
+def _full_height_lines(axis, times: list[float], **style: object) -> None:  # noqa: ANN001
+    """Vertical lines through the whole height of ``axis`` at ``times``: one collection, not a
+    line object each (an hour's bar lines, four rows, were thousands of artists to draw)."""
+    if times:
+        axis.vlines(times, 0, 1, transform=axis.get_xaxis_transform(), **style)
 
 
 def _piano_roll(axis, arrangement: Arrangement) -> None:  # noqa: ANN001 - a matplotlib Axes

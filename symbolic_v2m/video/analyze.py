@@ -6,8 +6,9 @@
 
 Each decoded frame (analysis size, about 320x180) goes once through: the cut detector (every
 frame), colour statistics on a thumbnail (every frame), and optical flow (every frame up to
-``max_rate`` frames per second). Only per-frame numbers are kept, never frames, so memory stays
-flat however long the video is.
+``max_rate`` frames per second). Only per-frame numbers are kept, and a dozen small frames for
+the timeline picture (:attr:`VideoFeatures.pictures`), so memory stays flat however long the
+video is.
 
 Damaged and truncated files: ffmpeg skips frames it cannot decode, and the rest keep their true
 timestamps, so when most of a video decodes it is analysed with a warning; when less than half of
@@ -38,7 +39,13 @@ from symbolic_v2m.video.decode import (
     ProgressCallback,
     analysis_size,
 )
-from symbolic_v2m.video.features import Cut, VideoFeatures, VideoInfo
+from symbolic_v2m.video.features import (
+    PICTURE_HEIGHT,
+    Cut,
+    VideoFeatures,
+    VideoInfo,
+    picture_times,
+)
 from symbolic_v2m.video.motion import (
     FLASH_GAIN,
     MotionTracker,
@@ -135,6 +142,11 @@ def analyze_video(
     last_motion = -math.inf
     total = meta.duration or 0.0
     next_report = 0.0
+    # the timeline picture's frames, at the times the container's duration gives (checked
+    # against the decoded duration at the end)
+    wanted = list(picture_times(meta.duration)) if meta.duration else []
+    picture_size = (2 * round(PICTURE_HEIGHT * size[0] / size[1] / 2), PICTURE_HEIGHT)
+    pictures: list[tuple[float, np.ndarray]] = []
 
     with FrameStream(meta, size, fast=config.fast_decode, fps_override=config.fps) as frames:
         for frame in frames:
@@ -148,6 +160,9 @@ def analyze_video(
             if frame.time - last_motion >= min_step:
                 motion.update(frame.index, frame.time, gray)
                 last_motion = frame.time
+            if len(pictures) < len(wanted) and frame.time >= wanted[len(pictures)]:
+                picture = cv2.resize(frame.image, picture_size, interpolation=cv2.INTER_AREA)
+                pictures.append((frame.time, cv2.cvtColor(picture, cv2.COLOR_BGR2RGB)))
             if progress is not None and frame.time >= next_report:
                 progress(frame.time, max(total, frame.time))
                 next_report = frame.time + 0.5
@@ -222,7 +237,23 @@ def analyze_video(
         cuts=found_cuts,
         shots=shots,
         analysis=config.to_dict(),
+        pictures=_pictures_at(pictures, picture_times(info.duration), info.duration),
     )
+
+
+def _pictures_at(
+    kept: list[tuple[float, np.ndarray]], wanted: tuple[float, ...], duration: float
+) -> tuple[np.ndarray, ...]:
+    """The kept frames if each lies within a tenth of a picture's span of its wanted time, else
+    none (then the timeline picture seeks for its frames itself). The times were chosen while
+    decoding from the container's duration, which can differ from the decoded one by a few
+    frames (a clip cut by stream copy) or by far more (a damaged file)."""
+    tolerance = 0.1 * duration / max(len(wanted), 1)
+    if len(kept) != len(wanted):
+        return ()
+    if any(abs(time - target) > tolerance for (time, _), target in zip(kept, wanted, strict=True)):
+        return ()
+    return tuple(picture for _, picture in kept)
 
 
 def _check_decode(

@@ -1,7 +1,8 @@
 """What video analysis hands to the rest of the pipeline: :class:`VideoFeatures`.
 
 All values are frozen dataclasses of plain numbers, strings and tuples, so a ``VideoFeatures``
-compares equal to itself after a JSON round trip:
+compares equal to itself after a JSON round trip (the one exception, :attr:`VideoFeatures.pictures`,
+small frames kept for the timeline picture, is neither written nor compared):
 
     >>> features = VideoFeatures.from_json(path.read_text())   # doctest: +SKIP
     >>> VideoFeatures.from_json(features.to_json()) == features  # doctest: +SKIP
@@ -19,11 +20,16 @@ Units, chosen so that nothing depends on the analysis resolution or the frame ra
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from typing import Any, Literal
 
+import numpy as np
+
 SCHEMA_VERSION = 1
+
+#: Height in pixels of the frames shown along the top of the timeline picture.
+PICTURE_HEIGHT = 90
 
 CutKind = Literal["cut", "fade"]
 
@@ -79,6 +85,14 @@ class VisualBeat:
     weight: float
 
 
+def picture_times(duration: float) -> tuple[float, ...]:
+    """When the timeline picture shows the video: the middles of equal spans, one span for
+    about every 2 s, 4 to 12 of them."""
+    count = int(np.clip(round(duration / 2), 4, 12))
+    edges = np.linspace(0.0, duration, count + 1)
+    return tuple(((edges[:-1] + edges[1:]) / 2).tolist())
+
+
 def scene_letter(group: int) -> str:
     """A, B, ... Z, then A2, B2, ... for a 0-based scene (or form) group."""
     letter = chr(ord("A") + group % 26)
@@ -125,6 +139,10 @@ class VideoFeatures:
     shots: tuple[Shot, ...]
     analysis: dict[str, Any] = field(default_factory=dict)
     version: int = SCHEMA_VERSION
+    #: (h, w, 3) uint8 RGB frames, :data:`PICTURE_HEIGHT` high, at ``picture_times(duration)``,
+    #: kept by the analysis's own decode so that the timeline picture needs no second one; not
+    #: serialised (features read back from JSON have none, and the picture decodes them anew)
+    pictures: tuple[np.ndarray, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.times)
@@ -141,7 +159,8 @@ class VideoFeatures:
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (JSON types only); fractions become ``"num/den"`` strings."""
-        data = asdict(self)
+        data = asdict(replace(self, pictures=()))  # not the frames: they are not written
+        del data["pictures"]
         data["info"]["fps"] = f"{self.info.fps.numerator}/{self.info.fps.denominator}"
         return data
 

@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 
 from symbolic_v2m.errors import ConfigError
+from symbolic_v2m.export import plot
+from symbolic_v2m.export.plot import grab_thumbnails
 from symbolic_v2m.video import AnalysisConfig, CutConfig, VideoFeatures, analyze_video
+from symbolic_v2m.video.analyze import _pictures_at
+from symbolic_v2m.video.features import PICTURE_HEIGHT, picture_times
 from symbolic_v2m.video.synthetic import SyntheticShot, write_synthetic_clip
 
 from ..conftest import SHOT_SPEEDS
@@ -158,6 +162,51 @@ def test_warmth_separates_red_and_blue_shots(clips_dir):
     assert warm.warmth > 0 > cool.warmth
 
 
+def test_the_timeline_pictures_are_the_frames_a_seek_shows(speed_clip, speed_features):
+    """Kept by the analysis's decode at the picture's times, they show what ffmpeg shows when
+    it seeks there (the same frame: small differences of scaling, not of content; a frame of
+    the neighbouring 2-second shot, another texture moving another way, differs by far more),
+    and they are not written with the features."""
+    times = picture_times(speed_features.info.duration)
+    assert len(speed_features.pictures) == len(times) == 4
+    seeked = grab_thumbnails(speed_clip.path, list(times))
+    for i, (kept, shown) in enumerate(zip(speed_features.pictures, seeked, strict=True)):
+        assert kept.shape == shown.shape == (PICTURE_HEIGHT, 160, 3)
+        assert np.abs(kept.astype(int) - shown).mean() < 4
+        other = seeked[(i + 1) % len(seeked)]
+        assert np.abs(kept.astype(int) - other).mean() > 15
+    assert "pictures" not in speed_features.to_dict()
+    assert VideoFeatures.from_json(speed_features.to_json()).pictures == ()
+
+
+def test_pictures_chosen_by_the_container_duration_are_kept_only_near_the_decoded_times():
+    """A loop cut by stream copy decodes a few frames longer than its container says (180.18
+    against 180 s: 0.17 s at the last of 12 pictures 15 s apart), a damaged file far shorter."""
+    frame = np.zeros((PICTURE_HEIGHT, 160, 3), np.uint8)
+    decoded = picture_times(180.18)
+    by_container = [(t, frame) for t in picture_times(180.0)]
+    assert len(_pictures_at(by_container, decoded, 180.18)) == 12
+    assert _pictures_at(by_container, picture_times(120.0), 120.0) == ()  # same count, far off
+    assert _pictures_at(by_container[:-1], decoded, 180.18) == ()  # the last one never decoded
+
+
+def test_the_timeline_picture_decodes_only_what_the_analysis_did_not_keep(
+    speed_clip, speed_features, tmp_path, monkeypatch
+):
+    grabbed = []
+
+    def grab(video, times):
+        grabbed.extend(times)
+        return [np.zeros((PICTURE_HEIGHT, 160, 3), np.uint8) for _ in times]
+
+    monkeypatch.setattr(plot, "grab_thumbnails", grab)
+    plot.write_analysis_plot(speed_features, speed_clip.path, tmp_path / "kept.png")
+    assert grabbed == [] and (tmp_path / "kept.png").stat().st_size > 0
+    read_back = VideoFeatures.from_json(speed_features.to_json())  # as from a project file
+    plot.write_analysis_plot(read_back, speed_clip.path, tmp_path / "read.png")
+    assert grabbed == list(picture_times(speed_features.info.duration))
+
+
 def test_rotation_metadata_is_honoured(speed_clip, clips_dir):
     rotated = clips_dir / "rotated.mp4"
     subprocess.run(
@@ -169,6 +218,7 @@ def test_rotation_metadata_is_honoured(speed_clip, clips_dir):
     assert (features.info.width, features.info.height) == (360, 640)
     assert features.info.rotation in (90, 270)
     assert features.info.analysis_height > features.info.analysis_width
+    assert features.pictures[0].shape[0] > features.pictures[0].shape[1]  # portrait too
     assert [c.frame for c in features.hard_cuts] == list(speed_clip.cut_frames)
 
 
