@@ -31,7 +31,6 @@ Definitions (every time in seconds, every beat and bar from the MIDI's own tempo
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from symbolic_v2m.evaluation.piece import Piece
 from symbolic_v2m.video.features import VideoFeatures
@@ -115,6 +114,8 @@ def density_speed_spearman(piece: Piece, times: np.ndarray, speed: np.ndarray) -
     keep = ~np.isnan(bar_speed)
     if keep.sum() < 3 or np.ptp(per_bar[keep]) == 0 or np.ptp(bar_speed[keep]) == 0:
         return float("nan")
+    from scipy.stats import spearmanr  # slow to import: only where it is used
+
     return float(spearmanr(per_bar[keep], bar_speed[keep]).statistic)
 
 

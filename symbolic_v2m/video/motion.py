@@ -26,7 +26,6 @@ from array import array
 
 import cv2
 import numpy as np
-from scipy.signal import find_peaks
 
 from symbolic_v2m.video.features import VisualBeat
 
@@ -123,6 +122,10 @@ def find_visual_beats(
     rate = (len(times) - 1) / max(times[-1] - times[0], 1e-6)
     distance = max(1, int(round(min_gap * rate)))
     floor = max(MIN_BEAT_PROMINENCE, RELATIVE_BEAT_PROMINENCE * float(impact.max()))
+    # scipy.signal takes more than a second to import, most of the CLI's start-up: only the
+    # analysis needs it, so commands that do not analyse a video do not wait for it
+    from scipy.signal import find_peaks
+
     # Pad with zeros so a peak on the first or last sample can count.
     padded = np.concatenate(([0.0], impact, [0.0]))
     peaks, props = find_peaks(padded, prominence=floor, distance=distance)
