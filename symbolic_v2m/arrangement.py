@@ -171,12 +171,13 @@ def derive_bass(score: Score) -> tuple[Note, ...]:
 def derive_pad(score: Score) -> tuple[Note, ...]:
     """Sustained close voicings of the chords around middle C (G3..F#4), soft.
 
-    A chord tone outside the key (its strict set: the scale, and in minor the raised seventh)
-    is held only if the melody or the accompaniment sound that pitch class during the chord.
-    The written parts decide what a borrowed chord is: where they play the key's C over an
-    "A major" chord in A minor, a pad holding C# would clash with them (a minor ninth, a false
-    relation), and as the one sustained chromatic voice it would colour the whole bar by itself.
-    Without the key's tones (a score with no key) every chord tone is held.
+    A chord tone outside the key's scale (major, or natural minor) is held only if the melody
+    or the accompaniment sound that pitch class during the chord. The written parts decide what
+    a borrowed chord is: where they play the key's C over an "A major" chord in A minor, a pad
+    holding C# would clash with them (a minor ninth, a false relation), and as the one sustained
+    chromatic voice it would colour the whole bar by itself; where they play it (a borrowed
+    chord they realise, the raised seventh of V in minor), the pad holds it too. Without a key
+    (a score with none) every chord tone is held.
     """
     notes: list[Note] = []
     written = sorted(score.melody + score.accompaniment, key=lambda n: n.onset)
