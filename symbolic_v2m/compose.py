@@ -46,7 +46,14 @@ from symbolic_v2m.music.chords import chord_pitch_classes
 from symbolic_v2m.music.score import KeyChange, Role, Score, TimeSignature, clip_notes
 from symbolic_v2m.music.vocab import DURATIONS
 from symbolic_v2m.progress import STAGE_PHASES, Progress, for_phase
-from symbolic_v2m.project import Project, file_sha256, score_to_dict, timeline_to_dict
+from symbolic_v2m.project import (
+    Project,
+    decode_pictures,
+    encode_pictures,
+    file_sha256,
+    score_to_dict,
+    timeline_to_dict,
+)
 from symbolic_v2m.stages import StageConfig, StageRequest, write_part
 from symbolic_v2m.stages.theory_constraints import (
     CHORD_TONE_BONUS,
@@ -67,7 +74,7 @@ from symbolic_v2m.video.edit_timeline import (
     read_edit_timeline,
     with_edit_cuts,
 )
-from symbolic_v2m.video.features import VideoInfo
+from symbolic_v2m.video.features import VideoInfo, picture_times
 from symbolic_v2m.video.probe import probe_video
 
 log = logging.getLogger(__name__)
@@ -339,6 +346,7 @@ def compose(
                 seeds=seeds,
                 outputs={k: p.name for k, p in paths.items() if k in produced},
                 tracks=_tracks(arrangement),
+                pictures=encode_pictures(features.pictures),
             )
             project.save(outputs.path("project"))
         committed = outputs.commit(on_commit)
@@ -901,6 +909,8 @@ def _open_job(project_path: Path, request: RegenerateRequest) -> _Job:
     if request.form:
         config = replace(config, form=tuple(request.form))
     features = VideoFeatures.from_dict(project.features)
+    count = len(picture_times(features.info.duration))
+    features = replace(features, pictures=decode_pictures(project.pictures, count))
     timeline_config = _timeline_config(config, features.info)
     timeline = build_timeline(features, load_calibration(), timeline_config)
     if [list(a) for a in timeline.tempo.anchors] != project.timeline["tempo"]:

@@ -2,7 +2,8 @@
 
 It records the video (path, size, SHA-256), its analysis, every option, the timeline (tempo map,
 bars, key, sections, cuts, controls), the model versions, the seeds per stage, the composed
-parts, and an edit history.
+parts, an edit history, and the few small frames the timeline picture shows (JPEG, base64:
+a regeneration redraws the picture without decoding the video again).
 
 The schema is versioned. :func:`load_project` refuses a newer version (naming both and saying
 to upgrade symbolic-v2m), brings an older one up to date through :data:`MIGRATIONS` one version
@@ -13,14 +14,18 @@ reads, so that a hand edit gone wrong is a one-line error naming the field, e.g.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import cv2
+import numpy as np
 
 from symbolic_v2m import __version__
 from symbolic_v2m.errors import InputError
@@ -37,14 +42,18 @@ from symbolic_v2m.music.score import (
 )
 from symbolic_v2m.music.vocab import DURATIONS, METERS, stage_spec
 from symbolic_v2m.timeline import Timeline
+from symbolic_v2m.video.features import PICTURE_HEIGHT
 
 SCHEMA = "symbolic-v2m-project"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-#: Steps that turn a project document of version N into version N + 1, by N. There is only
-#: version 1 so far; when version 2 comes, its step goes in as ``MIGRATIONS[1]`` (and
-#: SCHEMA_VERSION becomes 2), so that every version-1 file keeps opening.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+#: Steps that turn a project document of version N into version N + 1, by N, so that every
+#: older file keeps opening. Version 2 added the optional ``pictures``: a version-1 file is a
+#: version-2 file without them.
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: lambda doc: doc}
+
+#: JPEG quality of the picture's frames in the project file (about 4 kB a frame at 160x90).
+PICTURE_QUALITY = 85
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
@@ -113,6 +122,7 @@ class Project:
     outputs: dict[str, str] = field(default_factory=dict)
     tracks: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
+    pictures: list[str] = field(default_factory=list)
     version: int = SCHEMA_VERSION
     created_by: str = __version__
 
@@ -127,6 +137,37 @@ class Project:
     def music(self) -> Score:
         """The composed score."""
         return score_from_dict(self.score)
+
+
+def encode_pictures(pictures: Sequence[np.ndarray]) -> list[str]:
+    """The timeline picture's (h, w, 3) uint8 RGB frames as base64 JPEG text."""
+    texts = []
+    for picture in pictures:
+        bgr = cv2.cvtColor(np.ascontiguousarray(picture), cv2.COLOR_RGB2BGR)
+        ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, PICTURE_QUALITY])
+        if not ok:
+            return []
+        texts.append(base64.b64encode(data.tobytes()).decode("ascii"))
+    return texts
+
+
+def decode_pictures(texts: Sequence[str], count: int) -> tuple[np.ndarray, ...]:
+    """The frames of :func:`encode_pictures`, if there are ``count`` and each decodes; else
+    none. They are only ever shown: without them the picture decodes the video instead, so a
+    damaged or hand-edited entry costs time, not an error."""
+    if len(texts) != count:
+        return ()
+    pictures = []
+    for text in texts:
+        try:
+            data = np.frombuffer(base64.b64decode(text, validate=True), np.uint8)
+        except (ValueError, TypeError):  # binascii.Error is a ValueError
+            return ()
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+        if image is None or image.shape[0] != PICTURE_HEIGHT:
+            return ()
+        pictures.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    return tuple(pictures)
 
 
 def load_project(path: Path) -> Project:
@@ -276,6 +317,7 @@ FIELDS = {
     "outputs": dict,
     "tracks": list,
     "history": list,
+    "pictures": list,
     "version": int,
     "created_by": str,
 }
@@ -367,6 +409,8 @@ def _check_project(doc: dict[str, Any]) -> None:
         _in_range(_field(track, "program", int, where), "program", 0, 127, where)
         if "channel" in track:
             _in_range(track["channel"], "channel", 0, 15, where)
+    for i, picture in enumerate(doc.get("pictures", [])):
+        _typed(picture, str, f"pictures[{i}]")  # decoded when drawn: a bad one is not drawn
     for i, edit in enumerate(doc.get("history", [])):
         where = f"history[{i}]"
         _typed(edit, dict, where)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pretty_midi
 import pytest
 
@@ -136,3 +138,44 @@ def test_invalid_regeneration_input(project, capsys, args, option) -> None:
     err = capsys.readouterr().err
     assert option in err and "Traceback" not in err
     assert {p.name: p.read_bytes() for p in project.parent.iterdir()} == before
+
+
+def test_the_picture_is_redrawn_from_the_project_without_decoding_the_video(
+    project, monkeypatch
+) -> None:
+    """The project keeps the picture's frames; a regeneration draws them as they were (JPEG)
+    and decodes the video only when they are missing or damaged."""
+    from symbolic_v2m.export import plot
+    from symbolic_v2m.video.analyze import analyze_video
+
+    loaded = load_project(project)
+    kept = analyze_video(Path(loaded.video["path"])).pictures
+    assert len(loaded.pictures) == len(kept) == 8  # 15 s: 8 spans of about 2 s
+    grabbed: list[float] = []
+    drawn: list[tuple] = []
+    original_grab, original_plot = plot.grab_thumbnails, plot.write_timeline_plot
+
+    def grab(video, times):
+        grabbed.extend(times)
+        return original_grab(video, times)
+
+    def draw(features, *args, **kwargs):
+        drawn.append(features.pictures)
+        return original_plot(features, *args, **kwargs)
+
+    monkeypatch.setattr(plot, "grab_thumbnails", grab)
+    monkeypatch.setattr("symbolic_v2m.compose.write_timeline_plot", draw)
+    argv = ["regenerate", str(project), "--bars", "2-3", "--only", "all"]
+    assert main([*argv, "--seed", "3", "-q"]) == 0
+    assert grabbed == [] and len(drawn[-1]) == 8
+    # the same frames, through JPEG (a few levels off on this noise-like texture; the frame of
+    # another shot, another texture, is tens of levels off)
+    for i, (shown, frame) in enumerate(zip(drawn[-1], kept, strict=True)):
+        assert shown.shape == frame.shape
+        assert np.abs(shown.astype(int) - frame).mean() < 6
+        assert np.abs(shown.astype(int) - kept[(i + 2) % len(kept)]).mean() > 15
+    doc = json.loads(project.read_text())
+    doc["pictures"][0] = "not a picture"
+    project.write_text(json.dumps(doc))
+    assert main([*argv, "--seed", "4", "-q"]) == 0  # a damaged frame costs a decode, not an error
+    assert len(grabbed) == 8 and drawn[-1] == ()

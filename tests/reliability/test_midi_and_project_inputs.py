@@ -311,19 +311,19 @@ def _edit(project: Path, change: Callable[[dict], object]) -> Path:
 
 
 def test_a_newer_schema_names_both_versions_and_says_to_upgrade(project, capsys) -> None:
-    _edit(project, lambda d: d.update(version=2, created_by="9.0"))
+    _edit(project, lambda d: d.update(version=3, created_by="9.0"))
     with pytest.raises(InputError) as err:
         load_project(project)
     message = _one_line(str(err.value))
-    assert "version 2 (written by symbolic-v2m 9.0)" in message
-    assert "reads (version 1)" in message and message.endswith("upgrade symbolic-v2m")
+    assert "version 3 (written by symbolic-v2m 9.0)" in message
+    assert "reads (version 2)" in message and message.endswith("upgrade symbolic-v2m")
     assert main(["regenerate", str(project), "--only", "midi"]) == 1
     assert "upgrade symbolic-v2m" in _one_line(capsys.readouterr().err)
 
 
 def test_an_unknown_old_schema_is_refused(project) -> None:
     _edit(project, lambda d: d.update(version=0))
-    with pytest.raises(InputError, match=r"version 0 is older than any .* \(version 1\)"):
+    with pytest.raises(InputError, match=r"version 0 is older than any .* \(versions 1 to 2\)"):
         load_project(project)
     _edit(project, lambda d: d.update(version="1"))
     with pytest.raises(InputError, match="version: '1' is not a schema version"):
@@ -331,34 +331,41 @@ def test_an_unknown_old_schema_is_refused(project) -> None:
 
 
 def test_older_versions_are_migrated_one_step_at_a_time(project, monkeypatch) -> None:
-    """What version 2 will do: a step per version, applied in order, the result checked."""
+    """What version 3 will do: a step per version, applied in order, the result checked."""
     steps = []
 
-    def v0_to_v1(doc: dict) -> dict:
-        steps.append(0)
-        doc["options"] = doc.pop("settings")  # say version 0 called the options "settings"
+    def v1_to_v2(doc: dict) -> dict:
+        steps.append(1)
+        doc["options"] = doc.pop("settings")  # say version 1 called the options "settings"
         return doc
 
-    def v1_to_v2(doc: dict) -> dict:
+    def v2_to_v3(doc: dict) -> dict:
         steps.append(doc["version"])
         doc["created_by"] = "migrated"
         return doc
 
-    monkeypatch.setattr(project_module, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(project_module, "MIGRATIONS", {1: v1_to_v2})
+    monkeypatch.setattr(project_module, "SCHEMA_VERSION", 3)
+    monkeypatch.setattr(project_module, "MIGRATIONS", {2: v2_to_v3})
     migrated = load_project(project)
-    assert steps == [1] and migrated.version == 2 and migrated.created_by == "migrated"
-    with pytest.raises(InputError, match=r"older than any .* \(versions 1 to 2\)"):
-        load_project(_edit(project, lambda d: d.update(version=0)))
+    assert steps == [2] and migrated.version == 3 and migrated.created_by == "migrated"
+    with pytest.raises(InputError, match=r"older than any .* \(versions 2 to 3\)"):
+        load_project(_edit(project, lambda d: d.update(version=1)))
     steps.clear()
-    monkeypatch.setattr(project_module, "MIGRATIONS", {0: v0_to_v1, 1: v1_to_v2})
+    monkeypatch.setattr(project_module, "MIGRATIONS", {1: v1_to_v2, 2: v2_to_v3})
     _edit(project, lambda d: d.update(settings=d.pop("options")))
     migrated = load_project(project)
-    assert steps == [0, 1] and migrated.version == 2 and "style" in migrated.options
+    assert steps == [1, 2] and migrated.version == 3 and "style" in migrated.options
     # a step that finds no old layout: refused, naming the step
-    _edit(project, lambda d: d.update(version=0, options=d.pop("settings")))
-    with pytest.raises(InputError, match=r"bring project schema version 0 up to 1 \(KeyError"):
+    _edit(project, lambda d: d.update(version=1, options=d.pop("settings")))
+    with pytest.raises(InputError, match=r"bring project schema version 1 up to 2 \(KeyError"):
         load_project(project)
+
+
+def test_a_version_1_file_opens_without_the_pictures(project) -> None:
+    """Version 2 added the timeline picture's frames; a version-1 file has none, and opens."""
+    _edit(project, lambda d: (d.update(version=1), d.pop("pictures", None)))
+    loaded = load_project(project)
+    assert loaded.version == 2 and loaded.pictures == []
 
 
 def _set(path: str, value: object) -> Callable[[dict], None]:
