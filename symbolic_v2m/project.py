@@ -160,14 +160,43 @@ def decode_pictures(texts: Sequence[str], count: int) -> tuple[np.ndarray, ...]:
     pictures = []
     for text in texts:
         try:
-            data = np.frombuffer(base64.b64decode(text, validate=True), np.uint8)
+            data = base64.b64decode(text, validate=True)
         except (ValueError, TypeError):  # binascii.Error is a ValueError
             return ()
-        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-        if image is None or image.shape[0] != PICTURE_HEIGHT:
+        # the header's size first: a hand-made file must not make the decoder allocate a
+        # picture of any size it claims
+        size = _jpeg_size(data)
+        if size is None or size[0] != PICTURE_HEIGHT or not 0 < size[1] <= 16 * PICTURE_HEIGHT:
+            return ()
+        try:
+            image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        except cv2.error:
+            return ()
+        if image is None or image.shape[:2] != size:
             return ()
         pictures.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
     return tuple(pictures)
+
+
+#: JPEG start-of-frame markers (baseline, progressive, lossless...; not DHT, JPG or DAC).
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(height, width) from a JPEG's start-of-frame header, or None if it has none."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    at = 2
+    while at + 9 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker, length = data[at + 1], int.from_bytes(data[at + 2 : at + 4], "big")
+        if marker in _SOF_MARKERS:
+            return int.from_bytes(data[at + 5 : at + 7], "big"), int.from_bytes(
+                data[at + 7 : at + 9], "big"
+            )
+        at += 2 + length
+    return None
 
 
 def load_project(path: Path) -> Project:

@@ -8,6 +8,7 @@ checked through both, through the library and the command line.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import shutil
@@ -25,7 +26,14 @@ from symbolic_v2m.errors import InputError
 from symbolic_v2m.evaluation.piece import read_piece
 from symbolic_v2m.music.midi_in import MAX_FILE_BYTES, read_edited_midi
 from symbolic_v2m.music.score import sort_notes
-from symbolic_v2m.project import Project, load_project, resolve_video
+from symbolic_v2m.project import (
+    Project,
+    decode_pictures,
+    encode_pictures,
+    load_project,
+    resolve_video,
+)
+from symbolic_v2m.video.features import PICTURE_HEIGHT
 
 TEMPO = mido.MetaMessage("set_tempo", tempo=500_000)  # 120 BPM
 
@@ -500,3 +508,22 @@ def test_regenerate_finds_a_moved_video_with_the_video_option(project, tmp_path,
     assert "not the video the composition was made from" in capsys.readouterr().err
     assert _regen(project, "--video", str(moved)) == 0
     assert load_project(project).video["path"] == str(moved.resolve())
+
+
+def test_the_picture_frames_of_a_project_file_decode_only_as_the_picture_asks() -> None:
+    """Frames are only ever shown: any that is not a JPEG of the picture's height, or that claims
+    a size its header should not have, leaves the picture to decode the video, never an error
+    or a large allocation."""
+    frames = [np.full((PICTURE_HEIGHT, 160, 3), 40 * i, np.uint8) for i in range(3)]
+    texts = encode_pictures(frames)
+    decoded = decode_pictures(texts, 3)
+    assert [f.shape for f in decoded] == [(PICTURE_HEIGHT, 160, 3)] * 3
+    assert all(np.abs(a.astype(int) - b).max() <= 2 for a, b in zip(decoded, frames, strict=True))
+    assert decode_pictures(texts[:2], 3) == ()  # not the picture's count
+    forged = bytearray(base64.b64decode(texts[0]))
+    at = forged.find(b"\xff\xc0")
+    forged[at + 5 : at + 7] = (60000).to_bytes(2, "big")  # a header claiming 60000 rows
+    for bad in (base64.b64encode(bytes(forged)).decode(), "not base64!", "", "AAAA"):
+        assert decode_pictures([bad, *texts[1:]], 3) == ()
+    small = encode_pictures([np.zeros((45, 80, 3), np.uint8)])
+    assert decode_pictures(small, 1) == ()  # another height
