@@ -120,7 +120,9 @@ def window_losses(
             n = len(inputs[j])
             x[b, :n], y[b, :n], k[b, :n] = inputs[j], targets[j], ticks[j]
             k[b, n:] = ticks[j][-1]
-        logits = model(torch.from_numpy(x), torch.from_numpy(k))
+        # the predicted token's own type and given families are the real ones in every
+        # condition: only the context the model reads is altered
+        logits = model(torch.from_numpy(x), torch.from_numpy(k), targets=torch.from_numpy(y))
         _, report = model.loss_from_logits(logits, torch.from_numpy(y))
         for name, (loss, _, count) in report.items():
             s = sums.setdefault(name, [0.0, 0])

@@ -23,6 +23,7 @@ from symbolic_v2m.model import load_model, save_model
 
 HERE = Path(__file__).resolve().parents[1]
 WEIGHTS = HERE / "symbolic_v2m" / "weights"
+CHAINED = "; chained heads (a chord's root given its quality, its bass given both)"
 
 
 def run_summary(run: Path) -> dict:
@@ -77,6 +78,18 @@ def restart_words(config: dict) -> str:
         )
         step += epochs * per_epoch
     return "Carried on (`train --resume RUN --extend N`): " + "; ".join(parts) + "."
+
+
+def finetune_command(config: dict) -> str:
+    """The command of a fine-tune (``train --init-from``): the network is the start file's."""
+    return (
+        f"symbolic-v2m train --stage {config['stage']} --data data/pop909 --out RUN "
+        f"--init-from symbolic_v2m/weights/{config['stage']}.safetensors "
+        f"--dropout {config['model']['dropout']} --seq-len {config['seq_len']} "
+        f"--batch-size {config['batch_size']} --epochs {config['epochs']} "
+        f"--steps-per-epoch {config['steps_per_epoch']} --lr {config['lr']} "
+        f"--warmup {config['warmup_steps']} --seed {config['seed']}"
+    )
 
 
 def command(config: dict) -> str:
@@ -141,7 +154,13 @@ def card(
     size_bytes: int,
     context_use: list[str] | None = None,
     note: str | None = None,
+    base: dict | None = None,
 ) -> str:
+    """The model card. ``base`` is the run a fine-tune (``chosen``, trained with
+    ``--init-from``) started from: the card tells both, the base run first."""
+    tuned = chosen if base is not None else None
+    if tuned is not None:
+        chosen = base
     c = chosen["config"]
     best = chosen["best"]
     tokens_per_step = c["batch_size"] * c["seq_len"]
@@ -175,7 +194,7 @@ def card(
         f"{c['model']['n_layers']} layers, {c['model']['n_heads']} heads, feed-forward "
         f"{c['model']['d_ff']}, dropout {c['model']['dropout']}, context {c['seq_len']} tokens, "
         f"{'rotary positions of the token index and ' if rotary else ''}the sinusoidal tick "
-        f"encoding; **{params:,} parameters**.",
+        f"encoding{CHAINED if tuned else ''}; **{params:,} parameters**.",
         "",
         "## Training",
         f"AdamW (lr {c['lr']}, weight decay {c['weight_decay']}, betas 0.9/0.95), "
@@ -189,24 +208,63 @@ def card(
         f"Hardware: {hardware}.",
         *([note] if note else []),
         *history_lines(chosen["sessions"], tokens_per_step),
+    ]
+    reproduce = [
+        command(c),
+        "symbolic-v2m train --resume RUN     # after any stop, as often as needed",
+        "python bench/export_weights.py --stage " + stage + " --run RUN",
+    ]
+    shipped = best
+    if tuned is not None:
+        t, shipped = tuned["config"], tuned["best"]
+        per_step = t["batch_size"] * t["seq_len"]
+        lines += [
+            "",
+            f"**Fine-tuned with chained heads** (`train --init-from`, run `{tuned['run']}`): "
+            f"from the weights above, exported in float16, the {stage} stage's heads made "
+            "chained (`ModelConfig.chained`: a chord's root predicted from its quality, its bass "
+            "from both; the new tables start at zero, so the model starts out as it was) and "
+            f"every parameter trained on: AdamW (lr {t['lr']}, the new tables "
+            f"{t.get('new_lr_scale', 10.0):g} x that), {t['warmup_steps']} warm-up steps then "
+            f"cosine decay to {t['min_lr_ratio']} x, batch {t['batch_size']} x {t['seq_len']} "
+            f"tokens, {t['epochs']} epochs of {t['steps_per_epoch']} steps "
+            f"({t['epochs'] * t['steps_per_epoch'] * per_step:,} tokens), seed {t['seed']}. "
+            f"Chosen epoch: {shipped['epoch']} (step {shipped['step']}), the lowest validation "
+            "loss of the fine-tune.",
+            *history_lines(tuned["sessions"], per_step),
+        ]
+        reproduce += [
+            finetune_command(t),
+            "python bench/export_weights.py --stage " + stage + " --run RUN2 --base-run RUN",
+        ]
+        reproduce[-2] = reproduce[-2].replace("--out RUN ", "--out RUN2 ")
+    lines += [
         "",
         "Reproduce (after `symbolic-v2m dataset prepare --pop909 PATH --out data/pop909`):",
         "",
         "```sh",
-        command(c),
-        "symbolic-v2m train --resume RUN     # after any stop, as often as needed",
-        "python bench/export_weights.py --stage " + stage + " --run RUN",
+        *reproduce,
         "```",
         "",
         "## Losses of the chosen epoch (cross-entropy, nats; accuracy of the arg-max)",
         "",
-        "| family | train loss | valid loss | valid accuracy |",
-        "|---|---|---|---|",
     ]
-    for family, v in best["valid"]["families"].items():
-        t = best["train"]["families"].get(family, {"loss": float("nan")})
-        lines.append(f"| {family} | {t['loss']:.3f} | {v['loss']:.3f} | {v['accuracy']:.3f} |")
-    lines.append(f"| **mean** | {best['train']['loss']:.3f} | {best['valid']['loss']:.3f} | |")
+    if tuned is None:
+        lines += ["| family | train loss | valid loss | valid accuracy |", "|---|---|---|---|"]
+    else:
+        lines += [
+            "| family | train loss | valid loss | valid accuracy | valid loss before the "
+            "fine-tune |",
+            "|---|---|---|---|---|",
+        ]
+    for family, v in shipped["valid"]["families"].items():
+        t = shipped["train"]["families"].get(family, {"loss": float("nan")})
+        row = f"| {family} | {t['loss']:.3f} | {v['loss']:.3f} | {v['accuracy']:.3f} |"
+        if tuned is not None:
+            row += f" {best['valid']['families'][family]['loss']:.3f} |"
+        lines.append(row)
+    mean = f"| **mean** | {shipped['train']['loss']:.3f} | {shipped['valid']['loss']:.3f} | |"
+    lines.append(mean + (f" {best['valid']['loss']:.3f} |" if tuned is not None else ""))
     lines += [
         "",
         "Train loss is the running mean over the epoch's batches (with dropout); valid loss is "
@@ -235,10 +293,13 @@ def card(
         f"| epoch | step | train | valid | valid {main} | valid {main} accuracy |",
         "|---|---|---|---|---|---|",
     ]
-    for e in chosen["log"]:
+    epochs = [("", e) for e in chosen["log"]]
+    if tuned is not None:  # the fine-tune's epochs, numbered on from the base's chosen step
+        epochs += [("fine-tune ", {**e, "step": best["step"] + e["step"]}) for e in tuned["log"]]
+    for label, e in epochs:
         f = e["valid"]["families"][main]
         lines.append(
-            f"| {e['epoch']} | {e['step']} | {e['train']['loss']:.3f} | "
+            f"| {label}{e['epoch']} | {e['step']} | {e['train']['loss']:.3f} | "
             f"{e['valid']['loss']:.3f} | {f['loss']:.3f} | {f['accuracy']:.3f} |"
         )
     if context_use:
@@ -275,8 +336,13 @@ def main() -> None:
         "no GPU (training shared the cores with a second run)",
     )
     parser.add_argument("--note", help="a sentence for the Training section (what else happened)")
+    parser.add_argument(
+        "--base-run", type=Path, help="the run a fine-tune (--init-from) started from"
+    )
     args = parser.parse_args()
     candidates = [run_summary(r) for r in args.run]
+    base = run_summary(args.base_run) if args.base_run else None
+    listed = ([base] if base else []) + candidates
     chosen = min(candidates, key=lambda c: c["best"]["valid"]["loss"])
     model = load_model(chosen["run"] / "best.safetensors", "cpu")
     half = model.half()
@@ -296,13 +362,14 @@ def main() -> None:
     text = card(
         args.stage,
         chosen,
-        candidates,
+        listed,
         model.n_parameters(),
         args.hardware,
         sanity,
         out.stat().st_size,
         context_rows,
         args.note,
+        base,
     )
     (WEIGHTS / f"{args.stage}.md").write_text(text)
     print(

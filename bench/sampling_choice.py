@@ -3,13 +3,15 @@
     python bench/sampling_choice.py NAME [--split valid] [--songs N] [--bars 32]
                                     [--temperature FAMILY=T ...] [--top-p FAMILY=P ...]
                                     [--default-top-p P] [--melody-temperature FAMILY=T ...]
+                                    [--scale-lock soft|strict|off] [--chord-tone-bonus B]
                                     [--json DIR]
 
 The same procedure as ``bench/quality.py``'s POP909 part, through its ``generate_like`` (each
 song's first bars, its meters, tempo map, key, phrases and per-bar densities as the controls,
-compose's default theory biases, two candidates), with the sampling given here instead of the
-defaults, on the validation split
-by default: tune here, then measure once on the test split with ``bench/quality.py``.
+compose's default theory biases unless ``--scale-lock`` / ``--chord-tone-bonus`` say
+otherwise, two candidates), with the sampling given here instead of the defaults, on the
+validation split by default: tune here, then measure once on the test split with
+``bench/quality.py``.
 ``--temperature`` and ``--top-p`` replace the per-family defaults (none given: every family at
 ``--default-top-p`` and temperature 1); ``--melody-temperature`` gives the melody stage its own
 temperatures. Prints one line of gaps (generated minus real) and writes ``DIR/NAME.json``.
@@ -66,8 +68,11 @@ def main() -> None:
     parser.add_argument("--default-top-p", type=float, default=0.95)
     parser.add_argument("--melody-temperature", nargs="*", default=None, metavar="FAMILY=T")
     parser.add_argument("--pop909", type=Path, default=SHARED / "datasets/pop909")
+    parser.add_argument("--scale-lock", default=ComposeConfig.scale_lock)
+    parser.add_argument("--chord-tone-bonus", type=float, default=ComposeConfig.chord_tone_bonus)
     parser.add_argument("--json", type=Path, help="write DIR/NAME.json")
     args = parser.parse_args()
+    biases = ComposeConfig(scale_lock=args.scale_lock, chord_tone_bonus=args.chord_tone_bonus)
     common = SamplingConfig(
         temperature=settings(args.temperature),
         top_p=settings(args.top_p),
@@ -92,7 +97,7 @@ def main() -> None:
             print(f"  POP909 {song_id} skipped: {err}", file=sys.stderr)
             continue
         real.append(piece_from_score(score))
-        ours.append(piece_from_score(generate_like(score, models, i, ComposeConfig(), sampling)))
+        ours.append(piece_from_score(generate_like(score, models, i, biases, sampling)))
     r, o = mean_metrics(real), mean_metrics(ours)
     gaps = {k: o[k] - r[k] for k in r}
     seconds = time.perf_counter() - started

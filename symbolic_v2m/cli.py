@@ -763,6 +763,12 @@ def dataset_stats(
     show_default=True,
     help="Rotary embedding of the token index in attention.",
 )
+@click.option(
+    "--init-from",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    help="Fine-tune: start from these weights (their network; the sizes given here are "
+    "ignored), with chained chord heads added.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", help="cpu, cuda or cuda:N (default: CUDA when present).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or per-epoch lines.")
@@ -783,6 +789,7 @@ def train(
     warmup: int,
     pitch_frame: str,
     rotary: bool,
+    init_from: Path | None,
     seed: int,
     device: str | None,
     quiet: bool,
@@ -819,20 +826,32 @@ def train(
         raise click.BadParameter(
             f"{d_model} is not divisible by --heads {heads}", param_hint="--d-model"
         )
+    model = ModelConfig(
+        stage=stage,
+        d_model=d_model,
+        n_layers=layers,
+        n_heads=heads,
+        d_ff=ff or 4 * d_model,
+        dropout=dropout,
+        key_relative=pitch_frame == "key-relative",
+        rotary=rotary,
+    )
+    if init_from is not None:
+        from dataclasses import replace
+
+        from symbolic_v2m.model import load_model
+
+        model = replace(load_model(init_from, "cpu").config, chained=True, dropout=dropout)
+        if model.stage != stage:
+            raise click.BadParameter(
+                f"a {model.stage} model, not {stage}", param_hint="--init-from"
+            )
     config = TrainConfig(
         stage=stage,
         data_dir=str(data_dir),
         out_dir=str(out_dir),
-        model=ModelConfig(
-            stage=stage,
-            d_model=d_model,
-            n_layers=layers,
-            n_heads=heads,
-            d_ff=ff or 4 * d_model,
-            dropout=dropout,
-            key_relative=pitch_frame == "key-relative",
-            rotary=rotary,
-        ),
+        model=model,
+        init_from=None if init_from is None else str(init_from),
         seq_len=seq_len,
         batch_size=batch_size,
         lr=lr,

@@ -384,7 +384,9 @@ def generate(
         kinds = [sampler.types.value(int(t)) for t in next_type]
         # 2) the families of that type
         needed = {f for k in set(kinds) for f in spec.type_families.get(k, ())}
-        family_logits = model.family_logits(h, next_type.to(device), needed) if needed else {}
+        # a chained family is predicted once the families it is given are chosen (below)
+        unchained = {f for f in needed if not model.chained(f)}
+        family_logits = model.family_logits(h, next_type.to(device), unchained) if unchained else {}
         new = np.zeros((n, width), dtype=TOKEN_DTYPE)
         new[:, 0] = next_type.cpu().numpy()
         # quality before root and bass: a no-chord ("N") has neither
@@ -401,15 +403,24 @@ def generate(
                 "duration",
                 "velocity",
             )
-            if f in family_logits
+            if f in needed
         ]
         for family in order:
             users = [k in spec.type_families and family in spec.type_families[k] for k in kinds]
             if not any(users):
                 continue
-            logits = family_logits[family].float()
-            if spec.family(family).transposes is not None:
+            moves = spec.family(family).transposes is not None
+            if moves or model.chained(family):
                 keys = sampler.key_of_next(states, new, kinds)
+            if model.chained(family):
+                chosen = new.copy()
+                chosen[:, col["key"]] = keys
+                chosen_t = torch.as_tensor(chosen, device=device).long()
+                family_logits[family] = model.family_logits(
+                    h, next_type.to(device), {family}, chosen=chosen_t
+                )[family]
+            logits = family_logits[family].float()
+            if moves:
                 logits = model.absolute_logits(family, logits, torch.as_tensor(keys))
             logits = sampler.mask(family, states, logits, kinds)
             if family == "strength" and constraints.strength is not None:

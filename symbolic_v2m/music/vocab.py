@@ -36,7 +36,7 @@ The melody and accompaniment stages write ``bar``/``pos``/``note``; the chord st
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache, cached_property
 from typing import Any
 
@@ -146,12 +146,16 @@ class StageSpec:
     """The vocabulary of one stage: its families in column order and the token types it uses.
 
     ``type_families`` says which predicted families each token type sets; the loss of a family
-    counts only on tokens whose type sets it.
+    counts only on tokens whose type sets it. ``given`` says which families of the same token a
+    family is predicted after, and from (a chained model, ``ModelConfig.chained``): a chord's
+    root given its quality, its bass given both, since "vi" is minor and "IV" major, and
+    sampling them independently writes the vi's root with the IV's quality.
     """
 
     role: Role
     families: tuple[Family, ...]
     type_families: dict[str, tuple[str, ...]]
+    given: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @cached_property
     def column(self) -> dict[str, int]:
@@ -208,13 +212,16 @@ def build_stage_specs() -> dict[Role, StageSpec]:
             ("meter", *_CONTEXT_COMMON, *_CONTEXT_CHORD, *_CONTEXT_MELODY),
         ),
     }
+    # a chord's families in the order they are sampled, each given the ones before it
+    chord_chain = ("quality", "root", "bass")
+    given = {Role.CHORD: {f: chord_chain[:i] for i, f in enumerate(chord_chain) if i}}
     specs = {}
     for role, (type_families, context) in layouts.items():
         predicted = ["type"]
         for names in type_families.values():
             predicted += [n for n in names if n not in predicted]
         families = tuple(fam[n] for n in (*predicted, *context))
-        specs[role] = StageSpec(role, families, type_families)
+        specs[role] = StageSpec(role, families, type_families, given.get(role, {}))
     return specs
 
 

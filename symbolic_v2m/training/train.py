@@ -74,6 +74,13 @@ class TrainConfig:
     #: step the learning rate warms up again to ``peak * lr`` and decays by cosine to the
     #: floor at the next restart or the end (see :func:`extend_run`)
     restarts: tuple[tuple[int, float], ...] = ()
+    #: weights (a model file) that start the run instead of a random initialisation: a
+    #: fine-tune. The network is the file's; parameters the file lacks (a chained model's
+    #: given-family tables, :class:`~symbolic_v2m.model.ModelConfig`) start at zero
+    init_from: str | None = None
+    #: with ``init_from``: the learning rate of the parameters the file lacks, as a multiple
+    #: of ``lr``; they start at zero and must grow to matter, while the rest is already trained
+    new_lr_scale: float = 10.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -289,6 +296,38 @@ def _distributed() -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
+def _new(name: str, config: TrainConfig) -> bool:
+    """Whether parameter ``name`` is one a fine-tune's start file lacks (:func:`start_from`)."""
+    return config.init_from is not None and name.startswith("given.")
+
+
+def start_from(model: CPTransformer, path: Path) -> None:
+    """Load a model file's parameters into ``model`` (a fine-tune's start). Only the chained
+    heads' given-family tables may be missing from the file (they stay at zero, so the model
+    starts out predicting as the file's did); anything else that does not match is an error.
+
+    Raises:
+        InputError: the file is not a model of this network.
+    """
+    from symbolic_v2m.errors import InputError
+    from symbolic_v2m.model.checkpoint import load_model
+
+    source = load_model(path, "cpu")
+    state = source.state_dict()
+    if source.config.stage != model.config.stage:
+        raise InputError(f"{path}: a {source.config.stage} model, not {model.config.stage}")
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shapes differ
+        raise InputError(f"{path}: another network's weights ({exc})") from None
+    missing = [k for k in missing if not k.startswith("given.")]
+    if missing or unexpected:
+        raise InputError(
+            f"{path}: another network's weights (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]})"
+        )
+
+
 def train(config: TrainConfig, progress: Callable[[int, int, float], None] | None = None) -> dict:
     """Run (or resume) a training run; returns the final epoch's figures (see module doc)."""
     rank, world = _distributed()
@@ -315,8 +354,12 @@ def train(config: TrainConfig, progress: Callable[[int, int, float], None] | Non
     total_steps = steps_per_epoch * config.epochs
 
     model = CPTransformer(model_config).to(device)
+    groups = [{"params": [p for n, p in model.named_parameters() if not _new(n, config)]}]
+    new = [p for n, p in model.named_parameters() if _new(n, config)]
+    if new:
+        groups.append({"params": new, "lr": config.lr * config.new_lr_scale})
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.95)
+        groups, lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.95)
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: _lr_factor(s, config, total_steps)
@@ -339,6 +382,8 @@ def train(config: TrainConfig, progress: Callable[[int, int, float], None] | Non
         # a run extended since its checkpoint (extend_run) takes its new schedule from here
         for group, base in zip(optimizer.param_groups, scheduler.base_lrs, strict=True):
             group["lr"] = base * _lr_factor(step, config, total_steps)
+    elif config.init_from:
+        start_from(model, Path(config.init_from))
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")

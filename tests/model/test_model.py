@@ -25,8 +25,12 @@ from symbolic_v2m.model import (
     save_model,
 )
 from symbolic_v2m.music import (
+    Chord,
+    KeyChange,
     Role,
+    Score,
     StageContext,
+    TempoMap,
     TimeSignature,
     decode_part,
     encode_part,
@@ -57,8 +61,8 @@ def test_cached_decoding_gives_the_full_forward_logits(stage: str) -> None:
             parts.append(model.hidden(tokens[:, t : t + 1], ticks[:, t : t + 1], cache=cache))
         incremental = torch.cat(parts, dim=1)
         next_types = tokens[:, 1:, 0]
-        a = model.family_logits(full[:, :-1], next_types)
-        b = model.family_logits(incremental[:, :-1], next_types)
+        a = model.family_logits(full[:, :-1], next_types, chosen=tokens[:, 1:])
+        b = model.family_logits(incremental[:, :-1], next_types, chosen=tokens[:, 1:])
     assert cache.length == tokens.shape[1]
     torch.testing.assert_close(
         model.type_logits(incremental), model.type_logits(full), atol=1e-4, rtol=0
@@ -311,3 +315,76 @@ def test_a_prompt_cut_at_a_bar_line_must_start_with_the_bar() -> None:
     with pytest.raises(ValueError, match="bar"):
         generate(model, StageContext.build(meters), Constraints(meters), prompt=tokens[:3],
                  prompt_bar=1)  # fmt: skip
+
+
+def _vi_or_iv_song(rng: np.random.Generator, n_bars: int) -> Score:
+    """C major, one chord a bar, each at random A minor (vi) or F major (IV): the root alone
+    or the quality alone says nothing about the next chord, the pair is always one of two."""
+    pairs = [(9, "min"), (5, "maj")]
+    chords = []
+    for bar in range(n_bars):
+        root, quality = pairs[int(rng.integers(2))]
+        chords.append(Chord(16 * bar, 16, root, quality, root))
+    return Score(
+        meters=(TimeSignature(4, 4),) * n_bars,
+        tempo=TempoMap.constant(100.0),
+        keys=(KeyChange(0, 0, "major"),),
+        chords=tuple(chords),
+    ).normalised()
+
+
+@pytest.mark.parametrize("chained", [False, True])
+def test_chained_heads_write_the_root_that_goes_with_the_quality(chained: bool) -> None:
+    # sampled apart, the root and the quality of a chord mix vi and IV: A major, F minor
+    rng = np.random.default_rng(0)
+    seqs = [encode_part(_vi_or_iv_song(rng, 4), Role.CHORD) for _ in range(32)]  # no memorising
+    tokens = torch.as_tensor(np.stack([s.tokens for s in seqs])).long()
+    ticks = torch.as_tensor(np.stack([s.ticks for s in seqs])).long()
+    torch.manual_seed(0)
+    model = CPTransformer(ModelConfig(stage="chord", chained=chained, **TINY))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        loss, _ = model.loss(tokens, ticks)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    meters = (TimeSignature(4, 4),) * 8
+    context = StageContext.build(meters, (KeyChange(0, 0, "major"),))
+    chords = [
+        (c.root, c.quality)
+        for seq in generate(model, context, Constraints(meters, density=np.ones(8)), n=8, seed=1)
+        for c in decode_part(seq).events
+    ]
+    mixed = sum(pair not in {(9, "min"), (5, "maj")} for pair in chords) / len(chords)
+    assert len(chords) == 64
+    if chained:
+        assert mixed < 0.05
+    else:
+        assert mixed > 0.25  # about half: the two families are sampled independently
+
+
+def test_a_chained_model_started_from_unchained_weights_predicts_as_they_did(
+    tmp_path: Path,
+) -> None:
+    from symbolic_v2m.training.train import start_from
+
+    source = tiny("chord", chained=False)
+    path = tmp_path / "chord.safetensors"
+    save_model(source, path)
+    chained = tiny("chord", chained=True)
+    start_from(chained, path)
+    seq = encode_part(random_score(np.random.default_rng(3), 6), Role.CHORD)
+    tokens = torch.as_tensor(seq.tokens[None]).long()
+    ticks = torch.as_tensor(seq.ticks[None]).long()
+    with torch.no_grad():
+        a, b = source(tokens, ticks), chained(tokens, ticks)
+    assert set(a) == set(b) and {"root", "bass"} <= set(a)
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], atol=0, rtol=0)
+    save_model(tiny("melody"), tmp_path / "melody.safetensors")
+    with pytest.raises(InputError, match="melody model"):
+        start_from(chained, tmp_path / "melody.safetensors")
+    save_model(tiny("chord", d_model=48), tmp_path / "wide.safetensors")
+    with pytest.raises(InputError, match="another network"):
+        start_from(chained, tmp_path / "wide.safetensors")
