@@ -155,3 +155,21 @@ def test_compose_and_regenerate_share_their_common_options() -> None:
     assert compose_params["scale_lock"].default == "soft"
     assert regenerate_params["scale_lock"].default is None  # the composition's own lock
     assert (compose_params["seed"].default, regenerate_params["seed"].default) == (0, 1)
+
+
+def test_train_init_from_refuses_another_stages_weights_and_a_non_model(tmp_path):
+    from symbolic_v2m.model.checkpoint import default_weights_path
+
+    data, out = tmp_path / "data", tmp_path / "run"
+    data.mkdir()
+    common = ["train", "--data", str(data), "--out", str(out), "--init-from"]
+    result = run_cli(*common, str(default_weights_path("chord")), "--stage", "melody", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "a chord model, not melody" in result.stderr and "Traceback" not in result.stderr
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a model")
+    result = run_cli(*common, str(junk), "--stage", "chord", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "junk.safetensors" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not out.exists()
