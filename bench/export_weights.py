@@ -80,10 +80,11 @@ def restart_words(config: dict) -> str:
     return "Carried on (`train --resume RUN --extend N`): " + "; ".join(parts) + "."
 
 
-def finetune_command(config: dict) -> str:
-    """The command of a fine-tune (``train --init-from``): the network is the start file's."""
+def finetune_command(config: dict, out: str) -> str:
+    """The command of a fine-tune (``train --init-from``) into run ``out``: the network is the
+    start file's."""
     return (
-        f"symbolic-v2m train --stage {config['stage']} --data data/pop909 --out RUN "
+        f"symbolic-v2m train --stage {config['stage']} --data data/pop909 --out {out} "
         f"--init-from symbolic_v2m/weights/{config['stage']}.safetensors "
         f"--dropout {config['model']['dropout']} --seq-len {config['seq_len']} "
         f"--batch-size {config['batch_size']} --epochs {config['epochs']} "
@@ -234,10 +235,9 @@ def card(
             *history_lines(tuned["sessions"], per_step),
         ]
         reproduce += [
-            finetune_command(t),
+            finetune_command(t, "RUN2"),
             "python bench/export_weights.py --stage " + stage + " --run RUN2 --base-run RUN",
         ]
-        reproduce[-2] = reproduce[-2].replace("--out RUN ", "--out RUN2 ")
     lines += [
         "",
         "Reproduce (after `symbolic-v2m dataset prepare --pop909 PATH --out data/pop909`):",
