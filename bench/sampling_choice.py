@@ -3,15 +3,15 @@
     python bench/sampling_choice.py NAME [--split valid] [--songs N] [--bars 32]
                                     [--temperature FAMILY=T ...] [--top-p FAMILY=P ...]
                                     [--default-top-p P] [--melody-temperature FAMILY=T ...]
-                                    [--scale-lock soft|strict|off] [--chord-tone-bonus B]
-                                    [--json DIR]
+                                    [--scale-lock soft|strict|off] [--scale-lock-penalty P]
+                                    [--chord-tone-bonus B] [--json DIR]
 
 The same procedure as ``bench/quality.py``'s POP909 part, through its ``generate_like`` (each
 song's first bars, its meters, tempo map, key, phrases and per-bar densities as the controls,
-compose's default theory biases unless ``--scale-lock`` / ``--chord-tone-bonus`` say
-otherwise, two candidates), with the sampling given here instead of the defaults, on the
-validation split by default: tune here, then measure once on the test split with
-``bench/quality.py``.
+compose's default theory biases unless ``--scale-lock`` / ``--scale-lock-penalty`` /
+``--chord-tone-bonus`` say otherwise, two candidates), with the sampling given here instead of
+the defaults, on the validation split by default: tune here, then measure once on the test
+split with ``bench/quality.py``.
 ``--temperature`` and ``--top-p`` replace the per-family defaults (none given: every family at
 ``--default-top-p`` and temperature 1); ``--melody-temperature`` gives the melody stage its own
 temperatures. Prints one line of gaps (generated minus real) and writes ``DIR/NAME.json``.
@@ -69,10 +69,17 @@ def main() -> None:
     parser.add_argument("--melody-temperature", nargs="*", default=None, metavar="FAMILY=T")
     parser.add_argument("--pop909", type=Path, default=SHARED / "datasets/pop909")
     parser.add_argument("--scale-lock", default=ComposeConfig.scale_lock)
+    parser.add_argument(
+        "--scale-lock-penalty", type=float, default=ComposeConfig.scale_lock_penalty
+    )
     parser.add_argument("--chord-tone-bonus", type=float, default=ComposeConfig.chord_tone_bonus)
     parser.add_argument("--json", type=Path, help="write DIR/NAME.json")
     args = parser.parse_args()
-    biases = ComposeConfig(scale_lock=args.scale_lock, chord_tone_bonus=args.chord_tone_bonus)
+    biases = ComposeConfig(
+        scale_lock=args.scale_lock,
+        scale_lock_penalty=args.scale_lock_penalty,
+        chord_tone_bonus=args.chord_tone_bonus,
+    )
     common = SamplingConfig(
         temperature=settings(args.temperature),
         top_p=settings(args.top_p),

@@ -7,8 +7,9 @@ Runs, one after another, each as its own process (fresh memory figures, no share
 - ``bench/analyze_speed.py``: analysis / decode-only ratio, real-time factor, peak memory;
 - ``bench/generation_speed.py``: tokens/s with and without the KV cache at 1k / 4k / 8k tokens,
   and a 3-minute piece's accompaniment;
-- ``bench/compose_speed.py --all``: a 3-minute clip to every output, time per phase (analysis,
-  generation per stage, export, render).
+- ``bench/compose_speed.py --defaults`` and ``--all``: a 3-minute clip to compose's default
+  outputs (MIDI, MusicXML, PNG, project, WAV, MP4), then to every output (those and the stems),
+  time per phase (analysis, generation per stage, export, render).
 
 ``--quick`` shortens each (1 repeat, a 3-minute long input, 1k / 4k tokens) for a smoke run.
 Paste the printed sections into ``bench/RESULTS.md`` with the date and the machine.
@@ -62,7 +63,8 @@ def main() -> None:
             str(HERE.parent / "symbolic_v2m" / "weights" / "accompaniment.safetensors"),
             *(["--lengths", "1024,4096"] if args.quick else []),
         ),
-        "compose": run("compose_speed.py", "--all", *device),
+        "compose": run("compose_speed.py", "--defaults", *device),
+        "compose, stems too": run("compose_speed.py", "--all", *device),
     }
     print("\n| benchmark | wall s |\n|---|---|")
     for name, seconds in times.items():

@@ -1,7 +1,7 @@
 """Video fit over many seeds: one seed moves a short clip's figures more than most changes do.
 
     python bench/video_seeds.py [--seeds 0:5] [--clips varied,ramps,...] [--previous-sampling]
-                                [--work DIR] [--json FILE]
+                                [--scale-lock-penalty P] [--work DIR] [--json FILE]
 
 Composes ``bench/quality.py``'s clips (the synthetic ``varied`` and ``ramps`` and the clips in
 ``../shared/videos``; ``--clips`` picks some by name) with each seed (MIDI + project file), each
@@ -12,7 +12,8 @@ per clip the mean over seeds, the lowest scale consistency and highest pitch-cla
 and how many files lie within the issue's bounds (scale consistency >= 0.95, pitch-class
 entropy <= 2.90). ``--previous-sampling`` composes with the sampling used before 2026-12-07's
 sixth session (every family top-p 0.95, temperature 1) by replacing compose's
-``SamplingConfig`` for the run (it is not a compose option).
+``SamplingConfig`` for the run (it is not a compose option). ``--scale-lock-penalty`` sets
+compose's option of that name (the soft lock's strength) instead of its default.
 """
 
 from __future__ import annotations
@@ -52,6 +53,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="0:5", help="FIRST:STOP")
     parser.add_argument("--clips", help="comma-separated clip names (default: all)")
     parser.add_argument("--previous-sampling", action="store_true")
+    parser.add_argument(
+        "--scale-lock-penalty", type=float, default=ComposeConfig.scale_lock_penalty
+    )
     parser.add_argument("--work", type=Path, help="keep clips, features and files here")
     parser.add_argument("--json", type=Path, help="write every file's figures here")
     args = parser.parse_args()
@@ -71,7 +75,11 @@ def main() -> None:
                 cached.write_bytes(pickle.dumps(analyze_video(clip, ComposeConfig().analysis)))
             features = pickle.loads(cached.read_bytes())
             for seed in range(first, stop):
-                config = ComposeConfig(outputs=("midi", "project"), seed=seed)
+                config = ComposeConfig(
+                    outputs=("midi", "project"),
+                    seed=seed,
+                    scale_lock_penalty=args.scale_lock_penalty,
+                )
                 result = compose(clip, work / clip.stem, config, force=True, features=features)
                 report = evaluate(
                     result.files["midi"],

@@ -57,6 +57,7 @@ from symbolic_v2m.project import (
 from symbolic_v2m.stages import StageConfig, StageRequest, write_part
 from symbolic_v2m.stages.theory_constraints import (
     CHORD_TONE_BONUS,
+    SOFT_PENALTY,
     StrictChords,
     check_strict_progression,
     chord_tone_bias,
@@ -119,6 +120,8 @@ class ComposeConfig:
     instruments: dict[str, int] = field(default_factory=dict)
     progression: tuple[str, ...] = ()
     scale_lock: str = "soft"
+    #: how far ``soft`` lowers the logits of pitches outside the key (chord tones excepted)
+    scale_lock_penalty: float = SOFT_PENALTY
     #: logit bonus for chord tones on the melody's strong beats (0: the model's own choice)
     chord_tone_bonus: float = CHORD_TONE_BONUS
     weights_dir: str | None = None
@@ -526,6 +529,7 @@ def _request(
         parts.get(Role.CHORD, ()),
         timeline,
         config.chord_tone_bonus,
+        config.scale_lock_penalty,
     )
     return StageRequest(
         pitch_range=tuple(pitch_range) if pitch_range else None,
@@ -542,6 +546,7 @@ def _theory_request(
     chords: tuple,
     timeline: Timeline,
     chord_tone_bonus: float,
+    soft_penalty: float = SOFT_PENALTY,
     bars: tuple[int, int] | None = None,
 ) -> dict:
     """One stage's theory constraints as :class:`StageRequest` fields, for both jobs.
@@ -558,7 +563,7 @@ def _theory_request(
         if role is not Role.CHORD:
             return {
                 "pitch_bias": _pitch_bias(
-                    role, scale_lock, keys, chords, timeline, chord_tone_bonus
+                    role, scale_lock, keys, chords, timeline, chord_tone_bonus, soft_penalty
                 )
             }
         fields: dict = {}
@@ -581,6 +586,7 @@ def _pitch_bias(
     chords: tuple | None,
     timeline: Timeline,
     chord_tone_bonus: float = CHORD_TONE_BONUS,
+    soft_penalty: float = SOFT_PENALTY,
 ) -> np.ndarray | None:
     """(length, 128) pitch bias of a note stage: the scale lock, for the melody plus the
     strong-beat chord-tone bonus; None for the chord stage or when nothing applies.
@@ -589,7 +595,7 @@ def _pitch_bias(
     melody as much as an out-of-key melody note does."""
     if role is Role.CHORD:
         return None
-    lock = scale_lock_bias(scale_lock, keys, chords or (), timeline.length)
+    lock = scale_lock_bias(scale_lock, keys, chords or (), timeline.length, soft_penalty)
     if role is Role.ACCOMPANIMENT:
         return lock
     if chord_tone_bonus == 0:
@@ -629,6 +635,7 @@ def _render(
         midi = outputs.path("midi") if "midi" in kinds else Path(tmp) / "music.mid"
         if "midi" not in kinds:
             write_midi(arrangement, midi)
+        stem_wavs = [f"{STEM}{track.role}.wav" for track in arrangement.tracks]
         try:
             rendering = render_audio(
                 midi,
@@ -636,6 +643,7 @@ def _render(
                 progress=progress,
                 stop=stop,
                 scratch=Path(tmp),
+                stems=any(kind in kinds for kind in stem_wavs),  # without: shared synthesizers
             )
         except MissingPartError as exc:
             warnings.append(f"no audio: {exc}")
@@ -647,8 +655,7 @@ def _render(
                 write_wav(wav, rendering)
             if "wav" in kinds:
                 written.add("wav")
-            for track in arrangement.tracks:
-                kind = f"{STEM}{track.role}.wav"
+            for track, kind in zip(arrangement.tracks, stem_wavs, strict=True):
                 if kind in kinds:
                     write_wav(outputs.path(kind), rendering, track.name)
                     written.add(kind)
@@ -1180,6 +1187,7 @@ def _span_request(
         version.chords,
         plan.timeline,
         config.chord_tone_bonus,
+        config.scale_lock_penalty,
         bars=(first, end),
     )
     copies = {b: s for b, s in plan.copies.get(role.value, {}).items() if first <= b < end}

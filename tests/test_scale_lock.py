@@ -153,6 +153,33 @@ def test_soft_and_off_keep_their_meaning() -> None:
     assert np.isfinite(strict[:, g_sharp]).all() and np.isneginf(strict[:, f_sharp]).all()
 
 
+def test_the_soft_penalty_reaches_both_note_stages(short_clip, tiny_weights, tmp_path) -> None:
+    """``scale_lock_penalty`` is the soft lock's strength: so heavy that no sample escapes it,
+    the untrained models (pitches almost at random) write no note outside the scale that is not
+    a tone of the sounding chord; at the default a random model's notes do leave the scale."""
+    from symbolic_v2m.music.theory import scale_pitch_classes
+
+    def escaped(penalty: float) -> tuple[int, int]:
+        config = ComposeConfig(
+            weights_dir=str(tiny_weights), key="E", scale_lock_penalty=penalty, seed=2,
+            outputs=("midi",),
+        )  # fmt: skip
+        score = compose(short_clip, tmp_path / str(penalty), config).score
+        scale = set(scale_pitch_classes(parse_key("E")))
+        notes = score.melody + score.accompaniment
+        out = 0
+        for note in notes:
+            sounding = [c for c in score.chords if c.onset <= note.onset < c.onset + c.duration]
+            tones = set().union(*(chord_pitch_classes(c.root, c.quality, c.bass) for c in sounding))
+            out += note.pitch % 12 not in scale | tones
+        return out, len(notes)
+
+    heavy, n_heavy = escaped(1e4)
+    light, n_light = escaped(SOFT_PENALTY)
+    assert n_heavy > 100 and heavy == 0
+    assert n_light > 100 and light > 0
+
+
 @pytest.mark.parametrize("command", ["compose", "regenerate"])
 def test_a_progression_outside_a_strict_key_is_a_usage_error(
     command, short_clip, tiny_weights, strict_compositions, tmp_path, capsys

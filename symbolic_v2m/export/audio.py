@@ -22,6 +22,14 @@ stem, the rounding to 16 bits).
     ...     write_wav(Path("clip.wav"), rendering)
     ...     write_wav(Path("clip.melody.wav"), rendering, "Melody")
 
+Without stems (``stems=False``: compose's default outputs) the tracks share synthesizers, one
+per worker, each track on its own MIDI channel: every synthesizer runs its reverb and chorus
+whatever it plays, and sharing them took a quarter of FluidSynth's time on a 3-minute piece
+of five tracks (bench/RESULTS.md). The mix sounds the same but is not the same samples: the
+global chorus's phase now starts at the shared synthesizer's first note, not each track's, and
+the rounding to 16 bits happens once a synthesizer. A shared synthesizer whose output reaches
+full scale (FluidSynth clips it) is rendered again a track at a time.
+
 Memory stays flat in the piece's length: each track is synthesised into a temporary file a
 block at a time, and the mix and the stems are summed, scaled and written a block at a time
 (the gain needs the whole piece's peak first, so the tracks are read twice from disk).
@@ -134,13 +142,16 @@ class Rendering:
         gain: float,
         tracks: dict[str, list[tuple[Path, int]]],
         folder: tempfile.TemporaryDirectory,
+        stems: bool = True,
     ) -> None:
         self.sample_rate = sample_rate
         self.length = length  # samples
         self.gain = gain
-        self.names = tuple(tracks)  # stem names, in the order of the MIDI file's tracks
-        self._tracks = tracks  # stem name -> its tracks' (raw int16 file, samples in it)
+        # stem names, in the order of the MIDI file's tracks; none when rendered without stems
+        self.names = tuple(tracks) if stems else ()
+        self._tracks = tracks  # stem (or shared synthesizer) -> its (raw int16 file, samples)
         self._folder = folder
+        self._stems = stems
 
     def __enter__(self) -> Rendering:
         return self
@@ -154,8 +165,14 @@ class Rendering:
 
     def blocks(self, stem: str | None = None) -> Iterator[np.ndarray]:
         """The mix (or stem ``stem``; silence for a track that has no notes) as 16-bit PCM,
-        ``BLOCK_SAMPLES`` at a time, (n,) int16 each."""
-        names = self.names if stem is None else (stem,) if stem in self._tracks else ()
+        ``BLOCK_SAMPLES`` at a time, (n,) int16 each.
+
+        Raises:
+            ValueError: a stem of a rendering made without stems.
+        """
+        if stem is not None and not self._stems:
+            raise ValueError("this rendering has no stems (render_audio(..., stems=False))")
+        names = tuple(self._tracks) if stem is None else (stem,) if stem in self._tracks else ()
         for mix in _mixed_blocks(self._tracks, names, self.length):
             yield _pcm(mix, self.gain)
 
@@ -172,17 +189,19 @@ def render_audio(
     stop: threading.Event | None = None,
     workers: int = RENDER_WORKERS,
     scratch: Path | None = None,
+    stems: bool = True,
 ) -> Rendering:
-    """Render ``midi_path``: every track on its own, and the mix as their sum (module doc).
+    """Render ``midi_path``: every track on its own, and the mix as their sum (module doc); with
+    ``stems=False``, the mix alone, the tracks sharing ``workers`` synthesizers.
 
     The gain puts the loudest of the mix and the stems at about -1 dBFS (a stem can peak above
     the mix where other tracks cancel it, and must not clip); silence stays silence.
-    ``progress(done, total)`` counts seconds of audio synthesised, every track counted, and is
-    called in the caller's thread. Tracks are synthesised ``workers`` at a time (FluidSynth runs
-    without Python's lock); the result does not depend on how many. A set ``stop`` ends the
-    rendering with :class:`~symbolic_v2m.errors.Cancelled` within a block. The tracks wait
-    on disk, in a temporary folder in ``scratch`` (the system's temporary folder if None, which
-    may be memory: pass a folder on the disk that takes the outputs).
+    ``progress(done, total)`` counts seconds of audio synthesised, every synthesizer counted,
+    and is called in the caller's thread. Synthesizers run ``workers`` at a time (FluidSynth
+    runs without Python's lock); with stems the result does not depend on how many. A set
+    ``stop`` ends the rendering with :class:`~symbolic_v2m.errors.Cancelled` within a block.
+    The tracks wait on disk, in a temporary folder in ``scratch`` (the system's temporary
+    folder if None, which may be memory: pass a folder on the disk that takes the outputs).
 
     Raises:
         MissingPartError: the FluidSynth library or a soundfont is missing.
@@ -191,52 +210,44 @@ def render_audio(
     """
     path = find_soundfont(soundfont)
     midi = quiet_import("pretty_midi").PrettyMIDI(str(midi_path))
+    instruments = midi.instruments
     seconds = midi.get_end_time()
-    total = seconds * len(midi.instruments)
-    if progress is not None:
-        progress(0.0, total)
-    halt = threading.Event()  # ours: an error or a stop ends the tracks under way
+    groups = [[i] for i in range(len(instruments))]
+    if not stems:
+        groups = _share_synthesizers(instruments, workers)
     try:
         folder = tempfile.TemporaryDirectory(prefix=".v2m-render-", dir=scratch)
     except OSError as exc:
         raise output_error(Path(scratch or tempfile.gettempdir()), exc) from None
-    # Every synthesizer is made, and its preset chosen, here before any track renders: that is
-    # when FluidSynth loads samples and prints, and catching what it prints redirects the
-    # process's descriptor 2, which the rendering threads must not do at the same time.
-    synthesizers = []
     try:
-        for instrument in midi.instruments:
-            synthesizers.append(_synthesizer(path, sample_rate))
-            _select_preset(*synthesizers[-1], instrument)
-        done = [0.0] * len(midi.instruments)  # seconds synthesised, per track
-        files = [Path(folder.name) / f"track{i}.s16" for i in range(len(midi.instruments))]
-        with ThreadPoolExecutor(max(1, workers), thread_name_prefix="v2m-fluidsynth") as pool:
-            jobs = [
-                pool.submit(_synthesize, instrument, *synth, files[i], done, i, seconds, halt)
-                for i, (instrument, synth) in enumerate(
-                    zip(midi.instruments, synthesizers, strict=True)
-                )
-            ]
-            try:
-                pending, reported = set(jobs), 0.0
-                while pending:
-                    finished, pending = wait(pending, _REPORT_INTERVAL, FIRST_COMPLETED)
-                    for job in finished:
-                        job.result()  # a track's error is the rendering's
-                    if stop is not None and stop.is_set():
-                        raise Cancelled("rendering stopped")
-                    if progress is not None and sum(done) > reported:
-                        reported = sum(done)
-                        progress(reported, total)
-            except BaseException:
-                halt.set()  # the tracks under way end at their next block
-                for job in jobs:  # the tracks not started are not started
-                    job.cancel()
-                raise
-        lengths = [job.result() for job in jobs]
+        files = [Path(folder.name) / f"part{k}.s16" for k in range(len(groups))]
+        parts = [[instruments[i] for i in group] for group in groups]
+        results = _synthesize_parts(
+            parts, files, path, sample_rate, seconds, workers, progress, stop
+        )
+        # a shared synthesizer that reached full scale clipped: its tracks again, each alone
+        clipped = [k for k, (_, peak) in enumerate(results) if peak >= _FULL_SCALE]
+        clipped = [k for k in clipped if len(groups[k]) > 1]
+        if clipped:
+            log.debug("shared synthesizers %s clipped: rendering their tracks alone", clipped)
+            alone = [[i] for k in clipped for i in groups[k]]
+            more = [Path(folder.name) / f"track{i}.s16" for (i,) in alone]
+            again = _synthesize_parts(
+                [[instruments[i]] for (i,) in alone], more, path, sample_rate, seconds,
+                workers, None, stop,
+            )  # fmt: skip
+            kept = [k for k in range(len(groups)) if k not in clipped]
+            groups = [groups[k] for k in kept] + alone
+            files = [files[k] for k in kept] + more
+            results = [results[k] for k in kept] + again
+        lengths = [length for length, _ in results]
         tracks: dict[str, list[tuple[Path, int]]] = {}
-        for instrument, file, length in zip(midi.instruments, files, lengths, strict=True):
-            tracks.setdefault(instrument.name, []).append((file, length))  # one stem a name
+        if stems:
+            for (i,), file, length in zip(groups, files, lengths, strict=True):
+                tracks.setdefault(instruments[i].name, []).append((file, length))  # a stem a name
+        else:
+            shared = zip(files, lengths, strict=True)
+            tracks = {f"synthesizer {k}": [part] for k, part in enumerate(shared)}
         # pretty_midi stops one second after a track's last note; the file may end later (rests
         # in the last bar), and every stem and the mix should cover the whole piece
         length = round((mido.MidiFile(str(midi_path)).length + RELEASE_TAIL) * sample_rate)
@@ -246,13 +257,14 @@ def render_audio(
         peak = 0.0
         for start in range(0, length, BLOCK_SAMPLES):
             mix = np.zeros(min(BLOCK_SAMPLES, length - start))
-            for parts in tracks.values():
-                stem = _stem_block(parts, start, len(mix))
-                peak = max(peak, _peak(stem))
+            for parts_of_stem in tracks.values():
+                stem = _stem_block(parts_of_stem, start, len(mix))
+                if stems:
+                    peak = max(peak, _peak(stem))
                 mix += stem
             peak = max(peak, _peak(mix))
         gain = 10 ** (PEAK_DBFS / 20) / peak if peak > 0 else 1.0
-        return Rendering(sample_rate, length, gain, tracks, folder)
+        return Rendering(sample_rate, length, gain, tracks, folder, stems)
     except OSError as exc:
         folder.cleanup()
         if exc.errno not in WRITE_ERRNOS:
@@ -261,17 +273,104 @@ def render_audio(
     except BaseException:
         folder.cleanup()
         raise
-    finally:
-        for synthesizer, _ in synthesizers:
-            synthesizer.delete()
 
 
 #: Seconds between progress reports (and checks for a stop) while tracks are synthesised.
 _REPORT_INTERVAL = 0.1
 
+#: FluidSynth's 16-bit output at full scale: a synthesizer that reached it has clipped.
+_FULL_SCALE = 32767
+
+#: MIDI channels a shared synthesizer gives its pitched tracks (9 is General MIDI's drums).
+_PITCHED_CHANNELS = tuple(c for c in range(16) if c != 9)
+
+
+def _share_synthesizers(instruments: list, workers: int) -> list[list[int]]:
+    """The tracks (indices into ``instruments``) each shared synthesizer plays: ``workers`` of
+    them, balanced by the seconds of notes each must voice (longest first, each to the least
+    loaded synthesizer that has a channel for it: one drum track each, 15 pitched ones); more
+    synthesizers only where the channels run out."""
+    groups: list[list[int]] = [[] for _ in range(max(1, min(workers, len(instruments))))]
+    loads = [0.0] * len(groups)
+
+    def fits(group: list[int], drum: bool) -> bool:
+        same = [i for i in group if instruments[i].is_drum == drum]
+        return len(same) < (1 if drum else len(_PITCHED_CHANNELS))
+
+    def voiced(i: int) -> float:
+        return sum(n.end - n.start for n in instruments[i].notes)
+
+    for i in sorted(range(len(instruments)), key=lambda i: (-voiced(i), i)):
+        open_ = [k for k, group in enumerate(groups) if fits(group, instruments[i].is_drum)]
+        if not open_:
+            groups.append([])
+            loads.append(0.0)
+            open_ = [len(groups) - 1]
+        k = min(open_, key=lambda k: (loads[k], k))
+        groups[k].append(i)
+        loads[k] += voiced(i)
+    return [sorted(group) for group in groups if group]
+
+
+def _synthesize_parts(
+    parts: list[list],
+    files: list[Path],
+    soundfont: Path,
+    sample_rate: int,
+    seconds: float,
+    workers: int,
+    progress: Callable[[float, float], None] | None,
+    stop: threading.Event | None,
+) -> list[tuple[int, int]]:
+    """Synthesise each part (the tracks one synthesizer plays) into its file, ``workers`` at a
+    time; returns each part's (length in samples, peak sample)."""
+    total = seconds * len(parts)
+    if progress is not None:
+        progress(0.0, total)
+    halt = threading.Event()  # ours: an error or a stop ends the parts under way
+    # Every synthesizer is made, and its presets chosen, here before any part renders: that is
+    # when FluidSynth loads samples and prints, and catching what it prints redirects the
+    # process's descriptor 2, which the rendering threads must not do at the same time.
+    synthesizers = []
+    try:
+        channelled = []
+        for part in parts:
+            synthesizers.append(_synthesizer(soundfont, sample_rate))
+            pitched = iter(_PITCHED_CHANNELS)
+            channels = [9 if t.is_drum else next(pitched) for t in part]
+            for track, channel in zip(part, channels, strict=True):
+                _select_preset(*synthesizers[-1], track, channel)
+            channelled.append(list(zip(part, channels, strict=True)))
+        done = [0.0] * len(parts)  # seconds synthesised, per part
+        with ThreadPoolExecutor(max(1, workers), thread_name_prefix="v2m-fluidsynth") as pool:
+            jobs = [
+                pool.submit(_synthesize, tracks, *synth, files[k], done, k, seconds, halt)
+                for k, (tracks, synth) in enumerate(zip(channelled, synthesizers, strict=True))
+            ]
+            try:
+                pending, reported = set(jobs), 0.0
+                while pending:
+                    finished, pending = wait(pending, _REPORT_INTERVAL, FIRST_COMPLETED)
+                    for job in finished:
+                        job.result()  # a part's error is the rendering's
+                    if stop is not None and stop.is_set():
+                        raise Cancelled("rendering stopped")
+                    if progress is not None and sum(done) > reported:
+                        reported = sum(done)
+                        progress(reported, total)
+            except BaseException:
+                halt.set()  # the parts under way end at their next block
+                for job in jobs:  # the parts not started are not started
+                    job.cancel()
+                raise
+        return [job.result() for job in jobs]
+    finally:
+        for synthesizer, _ in synthesizers:
+            synthesizer.delete()
+
 
 def _synthesize(
-    instrument: object,
+    tracks: list[tuple[object, int]],
     synthesizer: object,
     sfid: int,
     out: Path,
@@ -279,64 +378,68 @@ def _synthesize(
     slot: int,
     seconds: float,
     halt: threading.Event,
-) -> int:
-    """Synthesise one track into ``out`` (raw 16-bit mono) a block at a time; returns its
-    length in samples. ``done[slot]`` follows the seconds synthesised.
+) -> tuple[int, int]:
+    """Synthesise ``tracks`` (pretty_midi instruments, each with its channel) into ``out``
+    (raw 16-bit mono) a block at a time; returns its length in samples and its peak sample.
+    ``done[slot]`` follows the seconds synthesised.
 
-    pretty_midi's ``Instrument.fluidsynth`` does the same but returns the whole track as one
-    float64 array (21 MB a minute): this is its algorithm (the same events in the same order,
-    the same sample positions, the left channel of FluidSynth's 16-bit output, one second after
-    the last event) with the samples written to disk as they come. FluidSynth renders in
-    blocks of its own, so asking for a span in several calls gives the same samples.
+    pretty_midi's ``Instrument.fluidsynth`` does the same for one track but returns it whole as
+    one float64 array (21 MB a minute): this is its algorithm (the same events in the same
+    order, the same sample positions, the left channel of FluidSynth's 16-bit output, one second
+    after the last event) with the samples written to disk as they come, and with several
+    tracks' events merged in time order. FluidSynth renders in blocks of its own, so asking for
+    a span in several calls gives the same samples.
     """
     rate = float(synthesizer.get_setting("synth.sample-rate"))
-    notes = instrument.notes
-    if not notes:
+    events: list[list] = []
+    for instrument, channel in tracks:  # the preset was chosen by _select_preset
+        for note in instrument.notes:
+            events.append([note.start, "note on", channel, note.pitch, note.velocity])
+            events.append([note.end, "note off", channel, note.pitch])
+        for bend in instrument.pitch_bends:
+            events.append([bend.time, "pitch bend", channel, bend.pitch])
+        for change in instrument.control_changes:
+            events.append([change.time, "control change", channel, change.number, change.value])
+    if not any(instrument.notes for instrument, _ in tracks):
         out.write_bytes(b"")
         done[slot] = seconds
-        return 0
-    channel = 9 if instrument.is_drum else 0  # the preset was chosen by _select_preset
-    events: list[list] = []
-    for note in notes:
-        events.append([note.start, "note on", note.pitch, note.velocity])
-        events.append([note.end, "note off", note.pitch])
-    for bend in instrument.pitch_bends:
-        events.append([bend.time, "pitch bend", bend.pitch])
-    for change in instrument.control_changes:
-        events.append([change.time, "control change", change.number, change.value])
+        return 0, 0
     events.sort(key=lambda e: (e[0], e[1] != "note off"))
     current = events[0][0]
     for event, following in zip(events[:-1], events[1:], strict=True):  # times -> gaps
         event[0] = following[0] - event[0]
     events[-1][0] = 1.0
     length = int(np.ceil(rate * (current + np.sum([e[0] for e in events]))))
+    peak = 0
     with open(out, "wb") as file:
         position = min(length, int(rate * current))  # samples written
         _write_silence(file, position)  # before the first event
         for event in events:
             if event[1] == "note on":
-                synthesizer.noteon(channel, event[2], event[3])
+                synthesizer.noteon(*event[2:])
             elif event[1] == "note off":
-                synthesizer.noteoff(channel, event[2])
+                synthesizer.noteoff(*event[2:])
             elif event[1] == "pitch bend":
-                synthesizer.pitch_bend(channel, event[2])
+                synthesizer.pitch_bend(*event[2:])
             else:
-                synthesizer.cc(channel, event[2], event[3])
+                synthesizer.cc(*event[2:])
             count = int(rate * (current + event[0])) - int(rate * current)
             while count > 0:
                 if halt.is_set():
-                    return position
+                    return position, peak
                 step = min(count, BLOCK_SAMPLES)
                 samples = synthesizer.get_samples(step)[::2]  # (step,) int16, the left channel
                 keep = max(0, min(step, length - position))
                 file.write(samples[:keep].astype("<i2").tobytes())
+                if keep:
+                    peak = max(peak, int(samples[:keep].max()), -int(samples[:keep].min()))
                 position += keep
                 count -= step
             current += event[0]
             done[slot] = min(current, seconds)
         _write_silence(file, length - position)
     done[slot] = seconds
-    return length
+    return length, peak
 
 
 def _write_silence(file: BinaryIO, samples: int) -> None:
@@ -381,16 +484,16 @@ def _peak(samples: np.ndarray) -> float:
     return max(float(samples.max()), -float(samples.min()))
 
 
-def _select_preset(synthesizer: object, sfid: int, instrument: object) -> None:
-    """Choose ``instrument``'s preset as pretty_midi's renderer would (drums on channel 9, bank
-    128, preset 0 if the program is missing; others channel 0, bank 0), so that FluidSynth
-    loads its samples now, with its messages caught (:func:`render_audio`)."""
+def _select_preset(synthesizer: object, sfid: int, instrument: object, channel: int) -> None:
+    """Choose ``instrument``'s preset on ``channel`` as pretty_midi's renderer would (drums
+    bank 128, preset 0 if the program is missing; others bank 0), so that FluidSynth loads its
+    samples now, with its messages caught (:func:`render_audio`)."""
     with native_stderr(log):
         if instrument.is_drum:
-            if synthesizer.program_select(9, sfid, 128, instrument.program) == -1:
-                synthesizer.program_select(9, sfid, 128, 0)
+            if synthesizer.program_select(channel, sfid, 128, instrument.program) == -1:
+                synthesizer.program_select(channel, sfid, 128, 0)
         else:
-            synthesizer.program_select(0, sfid, 0, instrument.program)
+            synthesizer.program_select(channel, sfid, 0, instrument.program)
 
 
 def write_wav(path: Path, rendering: Rendering, stem: str | None = None) -> None:

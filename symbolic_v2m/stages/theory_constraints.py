@@ -95,14 +95,18 @@ def strict_set(key: KeyChange) -> frozenset[int]:
 
 
 def scale_lock_bias(
-    mode: str, keys: KeyChange | Sequence[KeyChange], chords: Sequence[Chord], length: int
+    mode: str,
+    keys: KeyChange | Sequence[KeyChange],
+    chords: Sequence[Chord],
+    length: int,
+    soft_penalty: float = SOFT_PENALTY,
 ) -> np.ndarray | None:
     """(length, 128) additive pitch bias for a note stage, or ``None`` for ``off``.
 
     ``keys`` is one key or the key changes of the piece (each tick is judged in its own key).
     ``strict``: ``-inf`` outside the key's strict set, chord tones included (under strict the
     chords lie in the set anyway, and a kept chord from outside it must not let the melody out).
-    ``soft``: ``-SOFT_PENALTY`` outside the key's scale, except the sounding chord's tones.
+    ``soft``: ``-soft_penalty`` outside the key's scale, except the sounding chord's tones.
     """
     if mode not in SCALE_LOCKS:
         raise ValueError(f"scale lock must be one of {', '.join(SCALE_LOCKS)}")
@@ -120,7 +124,7 @@ def scale_lock_bias(
         else:
             allowed = set(scale_pitch_classes(Key(key.tonic, key.mode)))
         outside = np.array([pc not in allowed for pc in range(12)])
-        bias[start:stop, outside[pcs]] = -np.inf if mode == "strict" else -SOFT_PENALTY
+        bias[start:stop, outside[pcs]] = -np.inf if mode == "strict" else -soft_penalty
     if mode == "soft":
         for chord in chords:
             tones = chord_pitch_classes(chord.root, chord.quality, chord.bass)
