@@ -24,8 +24,9 @@ stem, the rounding to 16 bits).
 
 Without stems (``stems=False``: compose's default outputs) the tracks share synthesizers, one
 per worker, each track on its own MIDI channel: every synthesizer runs its reverb and chorus
-whatever it plays, and sharing them took a quarter of FluidSynth's time on a 3-minute piece
-of five tracks (bench/RESULTS.md). The mix sounds the same but is not the same samples: the
+whatever it plays, and sharing them took a fifth of the rendering's CPU time on a 3-minute
+piece of five tracks (bench/RESULTS.md; its wall time is set by the busiest track, the
+accompaniment, and did not change). The mix sounds the same but is not the same samples: the
 global chorus's phase now starts at the shared synthesizer's first note, not each track's, and
 the rounding to 16 bits happens once a synthesizer. A shared synthesizer whose output reaches
 full scale (FluidSynth clips it) is rendered again a track at a time.

@@ -901,7 +901,8 @@ def _spelt(plan: _StaffPlan, event: _Event, midi: int) -> pitch.Pitch:
     for tick in range(event.onset, -1, -1):
         found = plan.spelt.get((tick, midi))
         if found is not None:
-            return pitch.Pitch(found.nameWithOctave)
+            # a copy by name and octave apart: "F#-1" (MIDI 6) reads back as F with "#-"
+            return pitch.Pitch(found.name, octave=found.octave)
     raise AssertionError(f"no spelling for {midi} at {event.onset}")
 
 
