@@ -733,13 +733,20 @@ class RegenerateResult:
     warnings: tuple[str, ...]
 
 
+#: The soft lock's strength before it was an option (2026-12-07): a project that does not name
+#: its own was composed with this one, and regenerates with it.
+_FORMER_SOFT_PENALTY = 2.5
+
+
 def _config_from_options(options: dict) -> ComposeConfig:
     """The composition's options from its project file. A project composed before the form
     existed has no ``form``: its music repeats nothing, so it is read as ``free`` (otherwise a
-    regenerated section would drag sections that never were its repeats along)."""
+    regenerated section would drag sections that never were its repeats along). One composed
+    before the soft lock's strength was an option keeps the strength it was composed with."""
     fields = {k: v for k, v in options.items() if k in ComposeConfig.__dataclass_fields__}
     fields.pop("analysis", None)
     fields.setdefault("form", ("free",))
+    fields.setdefault("scale_lock_penalty", _FORMER_SOFT_PENALTY)
     for name in ("outputs", "progression", "hits", "form"):
         if name in fields:
             fields[name] = tuple(fields[name])
