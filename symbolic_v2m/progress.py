@@ -33,7 +33,7 @@ PHASES: dict[str, Phase] = {
         Phase("melody", "bars"),
         Phase("accompaniment", "bars"),
         Phase("export", "files"),  # MIDI, MusicXML, picture, stems
-        Phase("render", "s"),  # seconds of audio synthesised, every track counted
+        Phase("render", "s"),  # seconds of audio synthesised, every synthesizer counted
     )
 }
 
