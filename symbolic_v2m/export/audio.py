@@ -195,14 +195,15 @@ def render_audio(
     """Render ``midi_path``: every track on its own, and the mix as their sum (module doc); with
     ``stems=False``, the mix alone, the tracks sharing ``workers`` synthesizers.
 
-    The gain puts the loudest of the mix and the stems at about -1 dBFS (a stem can peak above
-    the mix where other tracks cancel it, and must not clip); silence stays silence.
-    ``progress(done, total)`` counts seconds of audio synthesised, every synthesizer counted,
-    and is called in the caller's thread. Synthesizers run ``workers`` at a time (FluidSynth
-    runs without Python's lock); with stems the result does not depend on how many. A set
-    ``stop`` ends the rendering with :class:`~symbolic_v2m.errors.Cancelled` within a block.
-    The tracks wait on disk, in a temporary folder in ``scratch`` (the system's temporary
-    folder if None, which may be memory: pass a folder on the disk that takes the outputs).
+    The gain puts the loudest of the mix and the stems (without stems, the mix) at about -1
+    dBFS (a stem can peak above the mix where other tracks cancel it, and must not clip);
+    silence stays silence. ``progress(done, total)`` counts seconds of audio synthesised,
+    every synthesizer counted, and is called in the caller's thread. Synthesizers run
+    ``workers`` at a time (FluidSynth runs without Python's lock); with stems the result does
+    not depend on how many. A set ``stop`` ends the rendering with
+    :class:`~symbolic_v2m.errors.Cancelled` within a block. The tracks wait on disk, in a
+    temporary folder in ``scratch`` (the system's temporary folder if None, which may be
+    memory: pass a folder on the disk that takes the outputs).
 
     Raises:
         MissingPartError: the FluidSynth library or a soundfont is missing.
