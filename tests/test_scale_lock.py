@@ -180,14 +180,18 @@ def test_the_soft_penalty_reaches_both_note_stages(short_clip, tiny_weights, tmp
     assert n_light > 100 and light > 0
 
 
-def test_a_project_keeps_the_soft_lock_it_was_composed_with(short_clip, tmp_path) -> None:
+def test_a_project_keeps_the_soft_lock_it_was_composed_with(
+    short_clip, tiny_weights, tmp_path
+) -> None:
     """The strength is in the project's options; a project written before it was an option was
     composed at 2.5 and regenerates at 2.5, not at today's default."""
     import json
 
     from symbolic_v2m.compose import _config_from_options
 
-    config = ComposeConfig(scale_lock_penalty=0.7, outputs=("midi", "project"))
+    config = ComposeConfig(
+        weights_dir=str(tiny_weights), scale_lock_penalty=0.7, outputs=("midi", "project")
+    )
     project = compose(short_clip, tmp_path, config).files["project"]
     options = load_project(project).options
     assert _config_from_options(options).scale_lock_penalty == 0.7
