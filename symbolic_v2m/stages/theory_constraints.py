@@ -11,8 +11,8 @@
   to chords whose tones all lie in that set, so that nothing (melody, accompaniment, or the
   bass and pad derived from the chords) leaves it; a ``--progression`` chord outside the set is
   refused by :func:`check_strict_progression`. ``soft`` lowers the logits of pitches outside
-  the key's scale by :data:`SOFT_PENALTY`, except the sounding chord's tones, and leaves the
-  chords free; ``off`` does nothing.
+  the key's scale by a penalty (:data:`SOFT_PENALTY` unless told otherwise), except the
+  sounding chord's tones, and leaves the chords free; ``off`` does nothing.
 
     >>> hook = StrictChords((KeyChange(0, 4, "minor"),), np.array([0, 16]))  # doctest: +SKIP
     >>> Constraints(meters, hooks=(hook,))                                   # doctest: +SKIP

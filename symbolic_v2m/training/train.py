@@ -296,9 +296,13 @@ def _distributed() -> tuple[int, int]:
     return (dist.get_rank(), world) if world > 1 else (0, 1)
 
 
+#: the parameters a fine-tune's start file may lack: the chained heads' given-family tables
+_GIVEN = "given."
+
+
 def _new(name: str, config: TrainConfig) -> bool:
     """Whether parameter ``name`` is one a fine-tune's start file lacks (:func:`start_from`)."""
-    return config.init_from is not None and name.startswith("given.")
+    return config.init_from is not None and name.startswith(_GIVEN)
 
 
 def start_from(model: CPTransformer, path: Path) -> None:
@@ -320,7 +324,7 @@ def start_from(model: CPTransformer, path: Path) -> None:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shapes differ
         raise InputError(f"{path}: another network's weights ({exc})") from None
-    missing = [k for k in missing if not k.startswith("given.")]
+    missing = [k for k in missing if not k.startswith(_GIVEN)]
     if missing or unexpected:
         raise InputError(
             f"{path}: another network's weights (missing {missing[:3]}, unexpected "
