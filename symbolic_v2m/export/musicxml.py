@@ -751,6 +751,7 @@ def _part(track: Track, plan: _StaffPlan, layout_: _ScoreLayout, first: bool) ->
     if not per_bar:
         per_bar = [_bar_events([], layout_, fill=True)]
     previous_meter = previous_key = None
+    flagged: set[int] = set()  # bars with a note shorter than a quarter: the only ones beamed
     for bar in layout_.bars:
         measure = stream.Measure(number=bar.index + 1)
         if bar.index == 0:
@@ -777,6 +778,8 @@ def _part(track: Track, plan: _StaffPlan, layout_: _ScoreLayout, first: bool) ->
             for event in events:
                 for tick, element in _elements(event, bar, plan, tpb, hidden_rests=number > 0):
                     container.insert(Fraction(tick - bar.start, tpb), element)
+                    if not element.isRest and element.quarterLength < 1:
+                        flagged.add(bar.index)
             if container is not measure:
                 containers.append(container)
         for container in containers:
@@ -784,7 +787,7 @@ def _part(track: Track, plan: _StaffPlan, layout_: _ScoreLayout, first: bool) ->
         part.append(measure)
 
     _make_accidentals(part, layout_)
-    _make_beams(part, layout_, plan.clef)
+    _make_beams(part, layout_, plan.clef, flagged)
     if first:
         # Tempo belongs to the whole score; music21 and notation programs read it from the
         # first part, and marks on every part would print on every staff.
@@ -797,9 +800,12 @@ def _part(track: Track, plan: _StaffPlan, layout_: _ScoreLayout, first: bool) ->
     return part
 
 
-def _make_beams(part: stream.Part, layout_: _ScoreLayout, staff_clef: clef.Clef) -> None:
+def _make_beams(
+    part: stream.Part, layout_: _ScoreLayout, staff_clef: clef.Clef, flagged: set[int]
+) -> None:
     """music21's beams and the stems of beamed notes, bar by bar, each bar given its meter and
-    the staff's clef.
+    the staff's clef; only the ``flagged`` bars (indexes of bars with a note shorter than a
+    quarter), as music21 beams nothing else.
 
     ``makeBeams`` looks up each bar's meter, and each beam group's clef (for its stem
     direction), through the part's contexts (``getContextByClass``, which builds a tree of the
@@ -810,6 +816,8 @@ def _make_beams(part: stream.Part, layout_: _ScoreLayout, staff_clef: clef.Clef)
     """
     signatures: dict[TimeSignature, meter.TimeSignature] = {}
     for bar, measure in zip(layout_.bars, part.getElementsByClass(stream.Measure), strict=True):
+        if bar.index not in flagged:
+            continue
         lent = []
         if measure.timeSignature is None:
             if bar.meter not in signatures:
@@ -875,6 +883,10 @@ def _elements(
         length = Fraction(ticks, tpb)
         if not event.pitches:
             element: note.GeneralNote = note.Rest(quarterLength=length)
+            # said here, as music21 would decide it ("auto": the rest lasts its meter's bar),
+            # because its writer would otherwise search each rest's contexts for the meter
+            # (half the writing time of a 3-minute score's rests)
+            element.fullMeasure = ticks == bar.meter.ticks(tpb)
             # a second voice's rests are not printed, as in most piano scores: the first
             # voice's rhythm is what the reader counts
             element.style.hideObjectOnPrint = hidden_rests

@@ -470,9 +470,9 @@ def test_a_part_without_notes_is_a_staff_of_bar_rests(written, tmp_path: Path) -
 
 def _music21_full_pass(arrangement: Arrangement, path: Path) -> bytes:
     """The file as music21's own complete pass writes it: beams, and the stems of beamed notes,
-    made over each whole part (every bar's meter and clef looked up in context) and ``write``
-    with its notation pass."""
-    from music21 import beam, stream
+    made over each whole part (every bar's meter and clef looked up in context), whole-bar rests
+    found by their meter, and ``write`` with its notation pass."""
+    from music21 import beam, note, stream
     from music21.stream import makeNotation
 
     m21 = arrangement_to_music21(arrangement)
@@ -480,6 +480,8 @@ def _music21_full_pass(arrangement: Arrangement, path: Path) -> bytes:
         for n in part.recurse().notes:
             n.beams = beam.Beams()
             n.stemDirection = "unspecified"  # as they were before our beaming set them
+        for rest in part.recurse().getElementsByClass(note.Rest):
+            rest.fullMeasure = "auto"  # music21's default: decided from the meter in context
         makeNotation.makeBeams(part, inPlace=True)
     m21.write("musicxml", fp=path)
     return _without_date(path.read_bytes())
