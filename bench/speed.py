@@ -7,6 +7,7 @@ Runs, one after another, each as its own process (fresh memory figures, no share
 - ``bench/analyze_speed.py``: analysis / decode-only ratio, real-time factor, peak memory;
 - ``bench/generation_speed.py``: tokens/s with and without the KV cache at 1k / 4k / 8k tokens,
   and a 3-minute piece's accompaniment;
+- ``bench/export_speed.py``: the MIDI, MusicXML and PNG writers of a 3-minute piece, each alone;
 - ``bench/compose_speed.py --defaults`` and ``--all``: a 3-minute clip to compose's default
   outputs (MIDI, MusicXML, PNG, project, WAV, MP4), then to every output (those and the stems),
   time per phase (analysis, generation per stage, export, render).
@@ -63,6 +64,7 @@ def main() -> None:
             str(HERE.parent / "symbolic_v2m" / "weights" / "accompaniment.safetensors"),
             *(["--lengths", "1024,4096"] if args.quick else []),
         ),
+        "export": run("export_speed.py", "--repeats", "1" if args.quick else "3"),
         "compose": run("compose_speed.py", "--defaults", *device),
         "compose, stems too": run("compose_speed.py", "--all", *device),
     }
