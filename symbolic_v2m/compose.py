@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -361,13 +361,17 @@ def _check_soundfont(soundfont: str | None, paths: dict[str, Path], warnings: li
     """A ``--soundfont`` that FluidSynth cannot load is bad input, found before any work
     (ConfigError, exit 2); without FluidSynth itself the audio is skipped later, with a warning.
     """
-    wants_audio = any(kind in ("wav", "mp4") or kind.endswith(".wav") for kind in paths)
-    if not soundfont or not wants_audio:
+    if not soundfont or not _renders_audio(paths):
         return
     try:
         check_soundfont(Path(soundfont))
     except MissingPartError:
         pass  # no FluidSynth: _render says so once, as for any missing part
+
+
+def _renders_audio(kinds: Iterable[str]) -> bool:
+    """Whether the outputs ``kinds`` include audio: the WAV, the MP4 or a stem's WAV."""
+    return any(kind in ("wav", "mp4") or kind.endswith(".wav") for kind in kinds)
 
 
 def _removed_note(removed: dict[str, Path]) -> list[str]:
@@ -443,7 +447,7 @@ def _export(
         write_stem_midi(arrangement, track, outputs.path(kind))
         written.add(kind)
         exported(len(written), files)
-    render = {"wav", "mp4"} & kinds or any(k.endswith(".wav") for k in kinds)
+    render = _renders_audio(kinds)
     stop = threading.Event()
     rendered = _RelayedProgress(for_phase(progress, "render"))
     render_warnings: list[str] = []

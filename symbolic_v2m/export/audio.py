@@ -39,6 +39,7 @@ block at a time, and the mix and the stems are summed, scaled and written a bloc
 from __future__ import annotations
 
 import importlib.resources
+import io
 import logging
 import os
 import tempfile
@@ -211,7 +212,11 @@ def render_audio(
         Cancelled: ``stop`` was set.
     """
     path = find_soundfont(soundfont)
-    midi = quiet_import("pretty_midi").PrettyMIDI(str(midi_path))
+    # parsed from memory: read from the file, every message costs a system call, each of which
+    # gives up Python's lock and then waits for it; beside the score's export (music21 in the
+    # main thread) that held the synthesis back for as long as the export ran (bench/RESULTS.md)
+    data = Path(midi_path).read_bytes()
+    midi = quiet_import("pretty_midi").PrettyMIDI(io.BytesIO(data))
     instruments = midi.instruments
     seconds = midi.get_end_time()
     groups = [[i] for i in range(len(instruments))]
@@ -252,7 +257,7 @@ def render_audio(
             tracks = {f"synthesizer {k}": [part] for k, part in enumerate(shared)}
         # pretty_midi stops one second after a track's last note; the file may end later (rests
         # in the last bar), and every stem and the mix should cover the whole piece
-        length = round((mido.MidiFile(str(midi_path)).length + RELEASE_TAIL) * sample_rate)
+        length = round((mido.MidiFile(file=io.BytesIO(data)).length + RELEASE_TAIL) * sample_rate)
         length = max([length, *lengths])
         # the peak of the mix and of every stem (a stem can peak above the mix where other
         # tracks cancel it), in one read of the tracks
@@ -413,7 +418,10 @@ def _synthesize(
     events[-1][0] = 1.0
     length = int(np.ceil(rate * (current + np.sum([e[0] for e in events]))))
     peak = 0
-    with open(out, "wb") as file:
+    # a block's worth of buffer: a write to the disk gives up Python's lock and waits for it
+    # again (see render_audio's parse), and the samples between two events are often a few
+    # hundred bytes
+    with open(out, "wb", buffering=2 * BLOCK_SAMPLES) as file:
         position = min(length, int(rate * current))  # samples written
         _write_silence(file, position)  # before the first event
         for event in events:
