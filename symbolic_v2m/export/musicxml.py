@@ -885,7 +885,7 @@ def _elements(
             element: note.GeneralNote = note.Rest(quarterLength=length)
             # said here, as music21 would decide it ("auto": the rest lasts its meter's bar),
             # because its writer would otherwise search each rest's contexts for the meter
-            # (half the writing time of a 3-minute score's rests)
+            # (a third of its writing time for a 3-minute score, profiled)
             element.fullMeasure = ticks == bar.meter.ticks(tpb)
             # a second voice's rests are not printed, as in most piano scores: the first
             # voice's rhythm is what the reader counts
