@@ -212,9 +212,10 @@ def render_audio(
         Cancelled: ``stop`` was set.
     """
     path = find_soundfont(soundfont)
-    # parsed from memory: read from the file, every message costs a system call, each of which
-    # gives up Python's lock and then waits for it; beside the score's export (music21 in the
-    # main thread) that held the synthesis back for as long as the export ran (bench/RESULTS.md)
+    # parsed from memory: mido reads a file through many small reads and tell() calls, each a
+    # system call that gives up Python's lock and then waits for it; beside the score's export
+    # (music21 in the main thread) that held the synthesis back as long as the export ran
+    # (bench/RESULTS.md)
     data = Path(midi_path).read_bytes()
     midi = quiet_import("pretty_midi").PrettyMIDI(io.BytesIO(data))
     instruments = midi.instruments
